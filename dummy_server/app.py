@@ -232,7 +232,9 @@ def _finish(text: str, max_tokens: int | None, stop: tuple[str, ...]) -> tuple[s
     """Apply max_tokens then stop sequences; return (text, finish_reason)."""
     reason = "stop"
     parts = pieces(text)
-    if max_tokens is not None and len(parts) > max_tokens:
+    # Reaching max_tokens is "length" even at a natural end: a real model would
+    # have needed one more token (end-of-sequence) to stop by itself.
+    if max_tokens is not None and len(parts) >= max_tokens:
         text = "".join(parts[:max_tokens])
         reason = "length"
     cuts = [i for i in (text.find(s) for s in stop) if i >= 0]
