@@ -32,8 +32,19 @@ def tokenize(text: str) -> list[str]:
 
 
 def pieces(text: str) -> list[str]:
-    """Split text into tokens that keep their leading whitespace (for streaming)."""
-    return _PIECE_RE.findall(text)
+    """Split text into tokens that keep their leading whitespace (for streaming).
+
+    Joined, the pieces give back the text exactly: trailing whitespace (left by a
+    stop sequence) rides on the last piece.
+    """
+    parts: list[str] = _PIECE_RE.findall(text)
+    tail = text[len(text.rstrip()) :]
+    if tail:
+        if parts:
+            parts[-1] += tail
+        else:
+            parts = [tail]
+    return parts
 
 
 def token_ids(tokens: Sequence[str]) -> list[int]:
@@ -59,10 +70,11 @@ def render_chat(messages: Sequence[dict[str, Any]]) -> str:
 
 def _parse(text: str) -> list[list[str]]:
     sentences: list[list[str]] = []
-    # Lines first: transcripts put one speaker per line, and a name tag should
-    # start a sentence rather than sit in the middle of one.
-    for line in text.splitlines():
-        for sentence in markovify.split_into_sentences(line):
+    # Paragraphs first: transcripts give each speaker a paragraph, and a name tag
+    # should start a sentence rather than sit in the middle of one. Single line
+    # breaks inside a paragraph are just wrapped text.
+    for paragraph in re.split(r"\n\s*\n", text):
+        for sentence in markovify.split_into_sentences(" ".join(paragraph.split())):
             words = tokenize(sentence)
             if words:
                 sentences.append(words)
@@ -87,12 +99,15 @@ def builtin_corpus() -> str:
 class MarkovGenerator:
     """Generates replies from the request's own text plus a built-in corpus."""
 
-    def __init__(self, corpus: str | None = None, message_weight: int = 3) -> None:
+    def __init__(
+        self, corpus: str | None = None, corpus_weight: int = 4, message_weight: int = 1
+    ) -> None:
         self._base = _chain_for(builtin_corpus() if corpus is None else corpus)
+        self._corpus_weight = corpus_weight
         self._message_weight = message_weight
 
     def _sources(self, texts: Sequence[str]) -> list[tuple[Chain, int]]:
-        sources = [(self._base, 1)]
+        sources = [(self._base, self._corpus_weight)]
         sources += [(_chain_for(t), self._message_weight) for t in texts if t.strip()]
         return sources
 

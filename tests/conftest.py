@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,3 +33,17 @@ def dummy() -> Iterator[Callable[..., BackgroundServer]]:
     yield start
     for server in servers:
         server.close()
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Path:
+    """A copy of the example table (participants, task, prompts, roundtable.yaml)."""
+    dest = tmp_path / "table"
+    dest.mkdir()
+    for name in ("participants", "task", "prompts"):
+        shutil.copytree(REPO / name, dest / name)
+    shutil.copy(REPO / "roundtable.yaml", dest / "roundtable.yaml")
+    return dest

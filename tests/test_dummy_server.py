@@ -176,7 +176,7 @@ def test_stop_sequence_cuts_before_it(dummy):
 
 def test_reply_learns_from_the_request_text(dummy):
     server = dummy()
-    odd = "Zebras negotiate quarterly with the lighthouse committee. " * 3
+    odd = "Zebras negotiate quarterly with the lighthouse committee. " * 30
     texts = [
         client(server)
         .chat.completions.create(model="m", messages=[{"role": "user", "content": odd}], seed=s)

@@ -1,0 +1,224 @@
+"""Command line: `python -m roundtable [run|check] ...`; `main(argv) -> int`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from . import __version__
+from .config import api_key
+from .display import Display
+from .errors import InputError, RoundtableError
+from .llm import ChatClient
+from .run import Discussion, Table, default_out_dir, load_table
+
+_DESCRIPTION = """\
+Simulate a roundtable discussion between LLM personas.
+
+A table is a directory with participants/ (one persona file each), task/ (context,
+instructions, questions), prompts/ (Jinja templates) and an optional roundtable.yaml.
+With no server configured, roundtable runs offline on its built-in Markov dummy model.
+"""
+
+_EPILOG = """\
+examples:
+  python -m roundtable                                 # this directory, offline dummy model
+  python -m roundtable --turns 20 --seed 7             # longer, reproducible
+  python -m roundtable --base-url http://localhost:8000/v1 --model my-model
+  python -m roundtable check                           # validate the table, no model calls
+
+settings precedence: flag > environment (ROUNDTABLE_<NAME>, OPENAI_BASE_URL) > roundtable.yaml
+> default. The API key is read from the variable named by api_key_env (OPENAI_API_KEY);
+without one a placeholder is sent, which local servers accept.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One clean line instead of argparse's usage dump.
+        raise InputError(f"{message}; see --help")
+
+
+def _add_table_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--table",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="the table directory (default: the current directory)",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="settings file (default: DIR/roundtable.yaml if present)",
+    )
+    s = p.add_argument_group("settings (override roundtable.yaml and the environment)")
+    s.add_argument("--turns", metavar="N", help="discussion turns before the summary (default 12)")
+    s.add_argument(
+        "--wrap-up-turns", metavar="N", help="how many of those are closing remarks (default 2)"
+    )
+    s.add_argument("--turns-per-topic", metavar="N", help="average turns per question (default 4)")
+    s.add_argument(
+        "--ask-opinion-every",
+        metavar="N",
+        help="nudge a speaker to ask someone's opinion about every N turns; 0 never (default 4)",
+    )
+    s.add_argument(
+        "--no-introductions",
+        dest="introductions",
+        action="store_const",
+        const="false",
+        help="skip the introductions",
+    )
+    s.add_argument("--max-tokens", metavar="N", help="cap on each reply's length (default 200)")
+    s.add_argument(
+        "--seed", metavar="N", help="seed for a reproducible run (default: random, recorded)"
+    )
+    s.add_argument(
+        "--temperature-scale", metavar="X", help="temperature = creativity x this (default 1.0)"
+    )
+    s.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1",
+    )
+    s.add_argument("--model", help="model name (default: the first one the server lists)")
+    s.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key")
+    s.add_argument("--timeout", metavar="SECONDS", help="per-request timeout (default 120)")
+    s.add_argument("--no-stream", dest="stream", action="store_const", const="false",
+                   help="wait for whole replies instead of streaming")  # fmt: skip
+
+
+_SETTING_FLAGS = (
+    "turns", "wrap_up_turns", "turns_per_topic", "ask_opinion_every", "introductions",
+    "max_tokens", "seed", "temperature_scale", "base_url", "model", "api_key_env", "timeout",
+    "stream",
+)  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (subcommands run and check)."""
+    parser = _Parser(
+        prog="roundtable",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"roundtable {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,check}", parser_class=_Parser)
+    run = sub.add_parser(
+        "run",
+        help="run a discussion (the default)",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_table_args(run)
+    run.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where to write the transcript (default: DIR/outputs/<timestamp>/)",
+    )
+    run.add_argument(
+        "--offline",
+        action="store_true",
+        help="use the built-in dummy model even if a server is configured",
+    )
+    run.add_argument(
+        "--no-color",
+        dest="color",
+        action="store_const",
+        const=False,
+        help="no colours (also: NO_COLOR=1, or output not a terminal)",
+    )
+    run.add_argument(
+        "--quiet", "-q", action="store_true", help="show no discussion, only the result"
+    )
+    run.add_argument("--verbose", "-v", action="store_true", help="show every request's prompt")
+    check = sub.add_parser("check", help="validate a table and summarise it, without model calls")
+    _add_table_args(check)
+    return parser  # fmt: skip
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in _SETTING_FLAGS if getattr(args, k, None) is not None}
+
+
+def _check(table: Table) -> int:
+    s = table.settings
+    print(f"Table {table.directory.resolve()}: OK")
+    print(f"  settings from: {table.config_file or 'defaults'} (+ environment and flags)")
+    print(f"  participants ({len(table.personas)}):")
+    for p in table.personas:
+        print(f"    {p.name:<12} {p.full_name}  (creativity {p.creativity}, "
+              f"temperature {s.temperature(p.creativity)})")  # fmt: skip
+    print(f"  questions ({len(table.task.questions)}):")
+    for q in table.task.questions:
+        print(f"    - {q}")
+    print(f"  turns {s.turns} (wrap-up {s.wrap_up_turns}) + summary; ~{s.turns_per_topic} per "
+          f"question; max_tokens {s.max_tokens}; seed {s.seed}")  # fmt: skip
+    where = s.base_url or "offline dummy model (no base_url set)"
+    print(f"  endpoint: {where}; model {s.model or '(first listed)'}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    table = load_table(args.table, args.config, flags=_flags(args))
+    display = Display(color=args.color, quiet=args.quiet, verbose=args.verbose)
+    s = table.settings
+    out_dir = args.out or default_out_dir(table.directory)
+    server = None
+    offline = args.offline or not s.base_url
+    try:
+        if offline:
+            from dummy_server import BackgroundServer
+
+            server = BackgroundServer()
+            display.notice(
+                f"roundtable: no server configured; using the built-in offline dummy model "
+                f"at {server.base_url} (set --base-url to use a real model)"
+            )
+            client = ChatClient(server.base_url, "offline", None, s.timeout)
+        else:
+            assert s.base_url is not None
+            client = ChatClient(s.base_url, api_key(s), s.model, s.timeout)
+        result = Discussion(table, client, display, out_dir, offline=offline).run()
+    finally:
+        if server is not None:
+            server.close()
+    display.notice(
+        f"roundtable: {result.turns} turns, {result.prompt_tokens} prompt + "
+        f"{result.completion_tokens} completion tokens ({result.tokens_source}), "
+        f"{result.seconds:.1f} s; transcript: {result.out_dir / 'transcript.md'}"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (
+        argv[0] not in ("run", "check") and argv[0] not in ("-h", "--help", "--version")
+    ):
+        argv.insert(0, "run")
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "check":
+            return _check(load_table(args.table, args.config, flags=_flags(args)))
+        return _run(args)
+    except RoundtableError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("roundtable: interrupted", file=sys.stderr)
+        return 130
+
+
+def main_exit() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""Terminal output: colours, streaming, and scrubbing control sequences from model text.
+
+The only module that imports colorama. It shows things; it decides nothing.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
+
+from colorama import Fore, Style
+
+# Escape sequences and control characters that could move the cursor, retitle the
+# window, hide text or ring bells. Newlines and tabs are kept.
+_ESCAPES = re.compile(
+    r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC ... BEL or ST
+    r"|\x1b[P^_X][^\x1b]*\x1b\\"  # DCS, PM, APC, SOS ... ST
+    r"|\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
+    r"|\x1b[ -/]*[0-~]"  # other ESC sequences
+    r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
+    r"|\r(?!\n)"  # a bare carriage return would let text overwrite the line
+    r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"  # other C0 and C1 controls
+)
+_MAX_HELD = 256  # longest incomplete escape sequence held back between deltas
+
+_NAMED = {
+    "red": Fore.RED, "green": Fore.GREEN, "yellow": Fore.YELLOW, "blue": Fore.BLUE,
+    "magenta": Fore.MAGENTA, "cyan": Fore.CYAN, "white": Fore.WHITE,
+    "bright_red": Fore.LIGHTRED_EX, "bright_green": Fore.LIGHTGREEN_EX,
+    "bright_yellow": Fore.LIGHTYELLOW_EX, "bright_blue": Fore.LIGHTBLUE_EX,
+    "bright_magenta": Fore.LIGHTMAGENTA_EX, "bright_cyan": Fore.LIGHTCYAN_EX,
+    "bright_white": Fore.LIGHTWHITE_EX,
+}  # fmt: skip
+# Readable on dark and light backgrounds, most distinct first.
+_AUTO_ORDER = (
+    "bright_cyan", "bright_magenta", "bright_yellow", "bright_green", "bright_blue",
+    "bright_red", "cyan", "magenta", "yellow", "green", "blue", "red",
+)  # fmt: skip
+
+
+def sanitize(text: str) -> str:
+    """Remove terminal control sequences from untrusted text (keeps newlines and tabs)."""
+    return _ESCAPES.sub("", text)
+
+
+# The start of an escape sequence that is not finished yet (at the end of the text).
+_UNFINISHED = re.compile(
+    r"(?:\x1b(?:\][^\x07\x1b]*\x1b?|[P^_X][^\x1b]*\x1b?|\[[0-?]*[ -/]*|[ -/]*)|\x9b[0-?]*[ -/]*)\Z"
+)
+
+
+class StreamSanitizer:
+    """sanitize() for text that arrives in pieces: an escape split across deltas is held."""
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, delta: str) -> str:
+        """Return the safe part of held + delta; keep back an unfinished escape sequence."""
+        text = self._held + delta
+        self._held = ""
+        match = _UNFINISHED.search(text)
+        if match and len(text) - match.start() < _MAX_HELD:
+            self._held, text = text[match.start() :], text[: match.start()]
+        return sanitize(text)
+
+    def flush(self) -> str:
+        """The stream ended: drop whatever unfinished sequence was held."""
+        held, self._held = self._held, ""
+        return sanitize(held).replace("\x1b", "")
+
+
+def _hex_code(value: str) -> str:
+    r, g, b = (int(value[i : i + 2], 16) for i in (1, 3, 5))
+    return f"\x1b[38;2;{r};{g};{b}m"
+
+
+def assign_colors(requested: Sequence[str | None]) -> list[str]:
+    """A distinct colour spec per participant: their own, or the next unused one.
+
+    Past the 12 named colours, hues are spread by the golden angle as #rrggbb, so
+    any number of participants gets distinct colours.
+    """
+    taken = {c for c in requested if c}
+    pool = [c for c in _AUTO_ORDER if c not in taken]
+    out: list[str] = []
+    hue = 0.0
+    for wanted in requested:
+        if wanted:
+            out.append(wanted)
+            continue
+        if pool:
+            out.append(pool.pop(0))
+            continue
+        while True:
+            hue = (hue + 0.618033988749895) % 1.0
+            r, g, b = (round(x * 255) for x in colorsys.hsv_to_rgb(hue, 0.55, 1.0))
+            spec = f"#{r:02x}{g:02x}{b:02x}"
+            if spec not in taken:
+                break
+        taken.add(spec)
+        out.append(spec)
+    return out
+
+
+def color_code(spec: str) -> str:
+    """The ANSI code for a colour spec (a name from personas.COLOR_NAMES or #rrggbb)."""
+    return _hex_code(spec) if spec.startswith("#") else _NAMED[spec]
+
+
+def wants_color(out: TextIO, flag: bool | None, env: Mapping[str, str] | None = None) -> bool:
+    """Colour only on a terminal, and never with --no-color or NO_COLOR set."""
+    env = os.environ if env is None else env
+    if flag is False or env.get("NO_COLOR"):
+        return False
+    isatty = getattr(out, "isatty", None)
+    return bool(isatty and isatty())
+
+
+class Display:
+    """Shows the discussion as it happens."""
+
+    def __init__(
+        self,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        *,
+        color: bool | None = None,
+        quiet: bool = False,
+        verbose: bool = False,
+    ) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.color = wants_color(self.out, color)
+        self.quiet = quiet
+        self.verbose = verbose
+        self._codes: dict[str, str] = {}
+        self._sanitizer = StreamSanitizer()
+        self._in_turn = False
+
+    def _paint(self, text: str, code: str) -> str:
+        return f"{code}{text}{Style.RESET_ALL}" if self.color and code else text
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    def set_colors(self, names: Sequence[str], specs: Sequence[str]) -> None:
+        """Give each participant its colour."""
+        self._codes = {n: color_code(s) for n, s in zip(names, specs, strict=False)}
+
+    def notice(self, text: str) -> None:
+        """A one-line message about the run itself (to stderr, even when quiet)."""
+        print(self._paint(sanitize(text), Style.DIM), file=self.err, flush=True)
+
+    def moderator(self, text: str) -> None:
+        """A line from the moderator."""
+        if not self.quiet:
+            self._write(self._paint(f"Moderator: {sanitize(text)}", Style.BRIGHT) + "\n\n")
+
+    def introduction(self, name: str, text: str) -> None:
+        """A persona's introduction (from its file, no model call)."""
+        if not self.quiet:
+            tag = self._paint(f"{name}:", self._codes.get(name, ""))
+            self._write(f"{tag} {sanitize(text)}\n\n")
+
+    def begin_turn(self, name: str, note: str = "") -> None:
+        """Start a turn: the speaker's name tag in its colour."""
+        self._sanitizer = StreamSanitizer()
+        self._in_turn = True
+        if not self.quiet:
+            tag = self._paint(f"{name}:", self._codes.get(name, "") + Style.BRIGHT)
+            extra = self._paint(f" ({note})", Style.DIM) if note else ""
+            self._write(f"{tag}{extra} ")
+
+    def text(self, delta: str) -> None:
+        """Show part of a reply as it arrives."""
+        safe = self._sanitizer.feed(delta)
+        if safe and not self.quiet:
+            self._write(safe)
+
+    def end_turn(self, footer: str = "") -> None:
+        """Finish a turn, with an optional dim footer (tokens, time)."""
+        rest = self._sanitizer.flush()
+        self._in_turn = False
+        if self.quiet:
+            return
+        line = self._paint(f"  [{footer}]", Style.DIM) if footer and self.verbose else ""
+        self._write(f"{rest}{line}\n\n")
+
+    def abort_turn(self, reason: str) -> None:
+        """A turn's stream broke; say so on its own line."""
+        self._sanitizer = StreamSanitizer()
+        if self._in_turn and not self.quiet:
+            self._write("\n")
+        self._in_turn = False
+        self.notice(f"roundtable: {reason}")
+
+    def prompt(self, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> None:
+        """With -v: the exact request about to be sent (never the API key)."""
+        if not self.verbose:
+            return
+        self.err.write(self._paint(f"--- request {json.dumps(dict(params))}", Style.DIM) + "\n")
+        for m in messages:
+            self.err.write(self._paint(f"[{m['role']}]", Style.DIM) + "\n")
+            self.err.write(sanitize(str(m["content"])) + "\n")
+        self.err.write(self._paint("--- end of request", Style.DIM) + "\n")
+        self.err.flush()

@@ -1,0 +1,119 @@
+"""Persona files: the `Persona` value and loading + validation of participants/."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ._validate import describe, is_number, load_document, suggest
+from .errors import InputError
+
+PERSONA_SUFFIXES = (".json", ".yaml", ".yml")
+COLOR_NAMES = (
+    "red", "green", "yellow", "blue", "magenta", "cyan", "white",
+    "bright_red", "bright_green", "bright_yellow", "bright_blue", "bright_magenta",
+    "bright_cyan", "bright_white",
+)  # fmt: skip
+_HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+RESERVED_NAMES = ("Moderator",)
+
+
+@dataclass(frozen=True)
+class Persona:
+    """One participant of the roundtable."""
+
+    name: str
+    full_name: str
+    prompt: str
+    creativity: float = 0.7
+    color: str | None = None
+    introduction: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "persona") -> Persona:
+        """Validate a parsed persona document; errors name the source and field."""
+        if not isinstance(data, dict):
+            raise InputError(f"{source}: expected a mapping of fields, got {describe(data)}")
+        known = [f for f in cls.__dataclass_fields__]
+        for key in data:
+            if key not in known:
+                raise InputError(
+                    f'{source}: unknown field "{key}"{suggest(str(key), known)}; '
+                    f"known fields: {', '.join(known)}"
+                )
+        for key in ("name", "full_name", "prompt"):
+            if key not in data:
+                raise InputError(f'{source}: missing required field "{key}"')
+        values: dict[str, Any] = {}
+        for key in ("name", "full_name", "prompt", "introduction"):
+            if key not in data or (key == "introduction" and data[key] is None):
+                continue
+            value = data[key]
+            if not isinstance(value, str):
+                raise InputError(f'{source}: "{key}" must be text, got {describe(value)}')
+            if not value.strip():
+                raise InputError(f'{source}: "{key}" must not be empty')
+            values[key] = value.strip()
+        name = values["name"]
+        if _CONTROL.search(name) or _CONTROL.search(values["full_name"]):
+            raise InputError(f'{source}: "name" and "full_name" must be one line of text')
+        if name in RESERVED_NAMES:
+            raise InputError(f'{source}: "name" {name!r} is reserved; choose another name')
+        creativity = data.get("creativity", 0.7)
+        if not is_number(creativity) or not 0 <= creativity <= 1:
+            raise InputError(
+                f'{source}: "creativity" must be a number from 0 to 1, got {describe(creativity)}'
+            )
+        values["creativity"] = float(creativity)
+        color = data.get("color")
+        if color is not None:
+            if not isinstance(color, str) or not (color in COLOR_NAMES or _HEX_COLOR.match(color)):
+                raise InputError(
+                    f'{source}: "color" must be one of {", ".join(COLOR_NAMES)} or "#rrggbb", '
+                    f"got {describe(color)}"
+                )
+            values["color"] = color
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The persona as a plain dict (for transcripts)."""
+        return asdict(self)
+
+
+def natural_key(path: Path) -> list[Any]:
+    """Sort key that orders role2 before role10."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def persona_files(directory: Path) -> list[Path]:
+    """The persona files in a directory, in natural file-name order."""
+    files = [p for p in directory.iterdir() if p.suffix in PERSONA_SUFFIXES and p.is_file()]
+    return sorted(files, key=natural_key)
+
+
+def load_personas(directory: Path) -> list[Persona]:
+    """Load and validate every persona file in `directory`."""
+    if not directory.is_dir():
+        raise InputError(
+            f"{directory}: participants directory not found; create it with one "
+            ".json or .yaml file per persona"
+        )
+    files = persona_files(directory)
+    if not files:
+        raise InputError(f"{directory}: no persona files (*.json, *.yaml) found")
+    personas: list[Persona] = []
+    seen: dict[str, Path] = {}
+    for path in files:
+        persona = Persona.from_dict(load_document(path), source=str(path))
+        key = persona.name.casefold()
+        if key in seen:
+            raise InputError(
+                f'{path}: "name" {persona.name!r} is already used by {seen[key]}; '
+                "names must be unique"
+            )
+        seen[key] = path
+        personas.append(persona)
+    return personas

@@ -1,0 +1,129 @@
+"""Transcript records: the JSONL file written turn by turn, reading it back, and Markdown."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, TextIO
+
+from .errors import InputError
+
+PHASES = ("discussion", "wrap_up", "summary")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One model turn, as stored in transcript.jsonl."""
+
+    index: int
+    speaker: str
+    phase: str
+    topic: str | None
+    text: str
+    temperature: float
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    finish_reason: str
+    tokens_source: str = "usage"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSONL record for this turn."""
+        return {"type": "turn", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Turn:
+        """Read a turn record, rejecting unknown keys."""
+        known = {f.name for f in fields(cls)}
+        extra = set(data) - known - {"type"}
+        if extra:
+            raise ValueError(f"unknown turn keys: {sorted(extra)}")
+        return cls(**{k: v for k, v in data.items() if k != "type"})
+
+
+class TranscriptWriter:
+    """Appends records to transcript.jsonl; each line is on disk before the next turn."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: TextIO = path.open("a", encoding="utf-8")
+
+    def _append(self, record: dict[str, Any]) -> None:
+        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def run(self, info: dict[str, Any]) -> None:
+        """The first line: settings (no secrets), participants, questions."""
+        self._append({"type": "run", **info})
+
+    def turn(self, turn: Turn) -> None:
+        """One finished turn."""
+        self._append(turn.to_dict())
+
+    def end(self, status: str, **extra: Any) -> None:
+        """The last line: how the run ended."""
+        self._append({"type": "end", "status": status, **extra})
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """All complete records of a transcript; a torn last line (a crash) is ignored."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: transcript not found") from None
+    records = []
+    lines = raw.split("\n")
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):  # the last line, cut short by a crash
+                break
+            raise InputError(f"{path}: line {number} is not valid JSON") from None
+    return records
+
+
+def _md_escape_inline(text: str) -> str:
+    return text.replace("\n", " ").strip()
+
+
+def to_markdown(records: list[dict[str, Any]]) -> str:
+    """A readable Markdown rendering of a transcript's records."""
+    run = next((r for r in records if r.get("type") == "run"), {})
+    out = ["# Roundtable transcript", ""]
+    if run:
+        names = ", ".join(f"{p['name']} ({p['full_name']})" for p in run.get("participants", []))
+        out += [
+            f"- started: {run.get('started', '?')}",
+            f"- model: {run.get('model', '?')}"
+            + (" (offline dummy)" if run.get("offline") else ""),
+            f"- seed: {run.get('settings', {}).get('seed')}",
+            f"- participants: {names}",
+            "",
+        ]
+    topic = None
+    phase = None
+    for r in records:
+        if r.get("type") != "turn":
+            continue
+        if r["phase"] != phase and r["phase"] != "discussion":
+            out += [f"## {'Wrap-up' if r['phase'] == 'wrap_up' else 'Summary'}", ""]
+        elif r["phase"] == "discussion" and r["topic"] != topic:
+            out += [f"## {_md_escape_inline(r['topic'] or '')}", ""]
+        phase, topic = r["phase"], r["topic"]
+        body = r["text"].strip() or "_(no reply)_"
+        out += [f"**{r['speaker']}:** {body}", ""]
+    end = next((r for r in records if r.get("type") == "end"), None)
+    if end:
+        out += ["---", "", f"Run ended: {end.get('status')}.", ""]
+    return "\n".join(out)

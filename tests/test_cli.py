@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from roundtable.cli import main
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [x for x in err.splitlines() if x.startswith("Error: ")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--bogus"], "Error: unrecognized arguments: --bogus; see --help"),
+        (["--turns", "x"], 'Error: --turns: must be an integer >= 1, got "x"'),
+        (["--turns", "0"], "Error: --turns: must be an integer >= 1, got 0"),
+        (
+            ["--temperature-scale", "9"],
+            "Error: --temperature-scale: must be a number from 0 to 2, got 9.0",
+        ),
+        (["--base-url", "localhost:8000"], "Error: --base-url: must be an http:// or https:// URL"),
+        (["--seed", "-3"], "Error: --seed: must be an integer >= 0 or null, got -3"),
+        (["check", "--turns"], "Error: argument --turns: expected one argument; see --help"),
+    ],
+    ids=["unknown-flag", "turns-word", "turns-zero", "scale", "url", "seed", "missing-value"],
+)
+def test_bad_flags_exit_2_with_one_error_line(table, capsys, argv, message):
+    assert main([*argv, "--table", str(table)] if argv[0] != "check" else argv) == 2
+    assert error_line(capsys).startswith(message)
+
+
+def test_missing_table_and_config(tmp_path, capsys):
+    assert main(["--table", str(tmp_path / "nope")]) == 2
+    assert (
+        error_line(capsys)
+        == f"Error: {tmp_path / 'nope'}: table directory not found; pass --table DIR"
+    )
+    assert main(["check", "--table", str(tmp_path), "--config", str(tmp_path / "x.yaml")]) == 2
+    assert "config file not found" in error_line(capsys)
+
+
+def test_broken_persona_exits_2_naming_file_and_field(table, capsys):
+    path = table / "participants" / "role2.json"
+    data = json.loads(path.read_text())
+    data["creativity"] = "high"
+    path.write_text(json.dumps(data))
+    assert main(["--table", str(table)]) == 2
+    assert (
+        error_line(capsys)
+        == f'Error: {path}: "creativity" must be a number from 0 to 1, got "high"'
+    )
+
+
+def test_unreachable_server_exits_1(table, capsys):
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    assert (
+        main(["--table", str(table), "--base-url", url, "--model", "m", "--out", str(table / "o")])
+        == 1
+    )
+    line = error_line(capsys)
+    assert line.startswith(f"Error: {url}: unreachable") and "--base-url" in line
+    records = [json.loads(x) for x in (table / "o" / "transcript.jsonl").read_text().splitlines()]
+    assert records[0]["type"] == "run" and records[-1]["status"] == "failed"
+
+
+def test_check_summarises_the_table(table, capsys):
+    assert main(["check", "--table", str(table), "--turns", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "OK" in out and "Amara" in out and "questions (4)" in out and "turns 20" in out
+
+
+def test_help_and_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0 and "--base-url" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert "roundtable 0.1.0" in capsys.readouterr().out

@@ -1,0 +1,128 @@
+"""End-to-end: the real CLI against the dummy server on an ephemeral loopback port."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from roundtable.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def records(out: Path) -> list[dict]:
+    return [json.loads(x) for x in (out / "transcript.jsonl").read_text().splitlines()]
+
+
+def run(table: Path, out: Path, *extra: str) -> list[dict]:
+    assert main(["--table", str(table), "--out", str(out), "--seed", "42", *extra]) == 0
+    return records(out)
+
+
+def test_transcript_structure(dummy, table, tmp_path, capsys):
+    server = dummy()
+    recs = run(
+        table, tmp_path / "o", "--base-url", server.base_url, "--turns", "8", "--wrap-up-turns", "2"
+    )
+    assert recs[0]["type"] == "run" and recs[-1] == {"type": "end", "status": "completed"}
+    assert recs[0]["settings"]["seed"] == 42 and recs[0]["model"] == "markov-dummy"
+    turns = recs[1:-1]
+    assert [t["index"] for t in turns] == list(range(9))
+    assert [t["phase"] for t in turns] == ["discussion"] * 6 + ["wrap_up"] * 2 + ["summary"]
+    keys = {
+        "type",
+        "index",
+        "speaker",
+        "phase",
+        "topic",
+        "text",
+        "temperature",
+        "prompt_tokens",
+        "completion_tokens",
+        "latency_s",
+        "finish_reason",
+        "tokens_source",
+    }
+    assert all(set(t) == keys for t in turns)
+    names = {"Amara", "Ben", "Chen", "Dara"}
+    assert all(t["speaker"] in names and t["text"] and t["prompt_tokens"] > 0 for t in turns)
+    assert all(a["speaker"] != b["speaker"] for a, b in zip(turns[:-2], turns[1:-1], strict=False))
+    counts = {n: sum(t["speaker"] == n for t in turns[:-1]) for n in names}
+    assert counts[turns[-1]["speaker"]] == max(counts.values())
+    creativity = {"Amara": 0.6, "Ben": 0.4, "Chen": 0.7, "Dara": 0.9}
+    assert all(t["temperature"] == creativity[t["speaker"]] for t in turns)
+    md = (tmp_path / "o" / "transcript.md").read_text()
+    assert "## Summary" in md and turns[-1]["text"].split("\n")[0] in md
+    out = capsys.readouterr().out
+    assert "\x1b[" not in out and "Moderator: Our question now:" in out  # not a terminal: no colour
+
+
+def test_seeded_runs_are_identical(dummy, table, tmp_path):
+    server = dummy()
+    a = run(table, tmp_path / "a", "--base-url", server.base_url, "--quiet")
+    b = run(table, tmp_path / "b", "--base-url", server.base_url, "--quiet", "--no-stream")
+
+    def strip(recs):
+        return [(r["speaker"], r["topic"], r["text"]) for r in recs if r["type"] == "turn"]
+
+    assert strip(a) == strip(b) and len(strip(a)) == 13
+    c = run(table, tmp_path / "c", "--base-url", server.base_url, "--quiet", "--seed", "43")
+    assert strip(c) != strip(a)
+
+
+def test_every_request_carries_context_participants_and_limits(dummy, table, tmp_path, capsys):
+    server = dummy()
+    run(
+        table,
+        tmp_path / "o",
+        "--base-url",
+        server.base_url,
+        "--turns",
+        "4",
+        "-v",
+        "--max-tokens",
+        "33",
+    )
+    err = capsys.readouterr().err
+    requests = err.split("--- request ")[1:]
+    assert len(requests) == 5
+    for req in requests:
+        params = json.loads(req.splitlines()[0])
+        assert params["max_tokens"] == 33 and len(params["stop"]) == 4
+        assert "Background:" in req and all(
+            f"- {n}:" in req for n in ("Amara", "Ben", "Chen", "Dara")
+        )
+
+
+def test_offline_mode_says_so_in_one_line(table, tmp_path, capsys):
+    run(table, tmp_path / "o", "--offline", "--turns", "3", "--quiet")
+    err = capsys.readouterr().err.splitlines()
+    assert sum("built-in offline dummy model" in line for line in err) == 1
+    assert records(tmp_path / "o")[0]["offline"] is True
+
+
+def test_real_subprocess_default_run_in_a_fresh_table(table):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ROUNDTABLE_"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "roundtable", "--turns", "3", "--seed", "1"],
+        cwd=table,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Amara:" in proc.stdout and "transcript:" in proc.stderr
+    assert len(list((table / "outputs").glob("*/transcript.jsonl"))) == 1
+
+
+def test_stop_sequences_and_impersonation_are_cut(dummy, table, tmp_path):
+    # A model that keeps writing other people's lines: the transcript keeps only the speaker's.
+    server = dummy()
+    recs = run(table, tmp_path / "o", "--base-url", server.base_url, "--turns", "12", "--quiet")
+    for t in (r for r in recs if r["type"] == "turn"):
+        for name in ("Amara", "Ben", "Chen", "Dara", "Moderator"):
+            assert f"\n{name}:" not in t["text"]
