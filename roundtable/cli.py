@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
-from .config import api_key
 from .display import Display
 from .errors import InputError, RoundtableError
-from .llm import ChatClient
-from .run import Discussion, Table, default_out_dir, load_table
+from .run import Discussion, Table, build_clients, default_out_dir, load_table
 
 _DESCRIPTION = """\
 Simulate a roundtable discussion between LLM personas.
@@ -89,14 +87,40 @@ def _add_table_args(p: argparse.ArgumentParser) -> None:
     s.add_argument("--model", help="model name (default: the first one the server lists)")
     s.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key")
     s.add_argument("--timeout", metavar="SECONDS", help="per-request timeout (default 120)")
-    s.add_argument("--no-stream", dest="stream", action="store_const", const="false",
-                   help="wait for whole replies instead of streaming")  # fmt: skip
+    s.add_argument(
+        "--no-stream",
+        dest="stream",
+        action="store_const",
+        const="false",
+        help="wait for whole replies instead of streaming",
+    )
+    s.add_argument(
+        "--context-window",
+        metavar="N",
+        help="the model's context size in tokens (default: ask the server)",
+    )
+    s.add_argument(
+        "--compat",
+        metavar="MODE",
+        help="message layout: auto (default), standard, no-system, alternating",
+    )
+    s.add_argument("--retries", metavar="N", help="retries of a failed request (default 4)")
+    s.add_argument(
+        "--retry-wait", metavar="SECONDS", help="first retry delay, doubling (default 0.5)"
+    )
+    s.add_argument(
+        "--fold-summary", metavar="HOW", help="recap of folded turns: extractive (default) or model"
+    )
+    s.add_argument("--top-p", metavar="P", help="nucleus sampling for every persona")
+    s.add_argument("--frequency-penalty", metavar="X", help="-2 to 2, for every persona")
+    s.add_argument("--presence-penalty", metavar="X", help="-2 to 2, every persona")  # fmt: skip
 
 
 _SETTING_FLAGS = (
     "turns", "wrap_up_turns", "turns_per_topic", "ask_opinion_every", "introductions",
     "max_tokens", "seed", "temperature_scale", "base_url", "model", "api_key_env", "timeout",
-    "stream",
+    "stream", "context_window", "compat", "retries", "retry_wait", "fold_summary", "top_p",
+    "frequency_penalty", "presence_penalty",
 )  # fmt: skip
 
 
@@ -174,6 +198,7 @@ def _run(args: argparse.Namespace) -> int:
     out_dir = args.out or default_out_dir(table.directory)
     server = None
     offline = args.offline or not s.base_url
+    clients = {}
     try:
         if offline:
             from dummy_server import BackgroundServer
@@ -183,18 +208,22 @@ def _run(args: argparse.Namespace) -> int:
                 f"roundtable: no server configured; using the built-in offline dummy model "
                 f"at {server.base_url} (set --base-url to use a real model)"
             )
-            client = ChatClient(server.base_url, "offline", None, s.timeout)
+            url = server.base_url
         else:
             assert s.base_url is not None
-            client = ChatClient(s.base_url, api_key(s), s.model, s.timeout)
-        result = Discussion(table, client, display, out_dir, offline=offline).run()
+            url = s.base_url
+        clients = build_clients(table, url, offline=offline, notice=display.notice)
+        result = Discussion(table, clients, display, out_dir, offline=offline).run()
     finally:
+        for client in {id(c): c for c in clients.values()}.values():
+            client.close()
         if server is not None:
             server.close()
+    folds = f", {result.folds} folds" if result.folds else ""
     display.notice(
         f"roundtable: {result.turns} turns, {result.prompt_tokens} prompt + "
         f"{result.completion_tokens} completion tokens ({result.tokens_source}), "
-        f"{result.seconds:.1f} s; transcript: {result.out_dir / 'transcript.md'}"
+        f"{result.seconds:.1f} s{folds}; transcript: {result.out_dir / 'transcript.md'}"
     )
     return 0
 

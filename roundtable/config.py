@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
@@ -10,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ._validate import describe, is_int, is_number, load_document, suggest
+from .compat import MODES as COMPAT_MODES
 from .errors import InputError
 
 PLACEHOLDER_API_KEY = "not-needed"  # local servers ignore it; the openai client needs one
@@ -32,12 +34,26 @@ class Settings:
     api_key_env: str = "OPENAI_API_KEY"
     timeout: float = 120.0
     stream: bool = True
+    context_window: int | None = None
+    compat: str = "auto"
+    retries: int = 4
+    retry_wait: float = 0.5
+    fold_summary: str = "extractive"
+    top_p: float | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    extra_body: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Settings as plain data, with any credentials in the URL removed."""
         data = asdict(self)
         data["base_url"] = redact_url(self.base_url)
         return data
+
+    def sampling(self) -> dict[str, Any]:
+        """Optional sampling parameters set for the whole table."""
+        keys = ("top_p", "frequency_penalty", "presence_penalty", "extra_body")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
     def temperature(self, creativity: float) -> float:
         """The sampling temperature for a persona's creativity."""
@@ -66,6 +82,30 @@ _RULES: dict[str, tuple[_Check, str]] = {
     ),
     "timeout": (lambda v: is_number(v) and v > 0, "a number of seconds > 0"),
     "stream": (lambda v: isinstance(v, bool), "true or false"),
+    "context_window": (
+        lambda v: v is None or (is_int(v) and v >= 256),
+        "an integer >= 256, or null to ask the server",
+    ),
+    "compat": (lambda v: v in COMPAT_MODES, f"one of {', '.join(COMPAT_MODES)}"),
+    "retries": (lambda v: is_int(v) and 0 <= v <= 20, "an integer from 0 to 20"),
+    "retry_wait": (lambda v: is_number(v) and 0 <= v <= 60, "a number of seconds from 0 to 60"),
+    "fold_summary": (lambda v: v in ("extractive", "model"), "extractive or model"),
+    "top_p": (
+        lambda v: v is None or (is_number(v) and 0 < v <= 1),
+        "a number from 0 to 1, or null",
+    ),
+    "frequency_penalty": (
+        lambda v: v is None or (is_number(v) and -2 <= v <= 2),
+        "a number from -2 to 2, or null",
+    ),
+    "presence_penalty": (
+        lambda v: v is None or (is_number(v) and -2 <= v <= 2),
+        "a number from -2 to 2, or null",
+    ),
+    "extra_body": (
+        lambda v: v is None or (isinstance(v, dict) and all(isinstance(k, str) for k in v)),
+        "a mapping of extra request fields (JSON object), or null",
+    ),
 }
 SETTING_NAMES = tuple(f.name for f in fields(Settings))
 _TRUE = {"1", "true", "yes", "on"}
@@ -88,8 +128,14 @@ _KINDS: dict[str, type] = {
     "turns": int, "wrap_up_turns": int, "turns_per_topic": int, "ask_opinion_every": int,
     "introductions": bool, "max_tokens": int, "seed": int, "temperature_scale": float,
     "base_url": str, "model": str, "api_key_env": str, "timeout": float, "stream": bool,
+    "context_window": int, "compat": str, "retries": int, "retry_wait": float,
+    "fold_summary": str, "top_p": float, "frequency_penalty": float, "presence_penalty": float,
+    "extra_body": dict,
 }  # fmt: skip
-_NULLABLE = ("seed", "base_url", "model")
+_NULLABLE = (
+    "seed", "base_url", "model", "context_window", "top_p", "frequency_penalty",
+    "presence_penalty", "extra_body",
+)  # fmt: skip
 
 
 def _from_string(name: str, text: str) -> Any:
@@ -104,6 +150,11 @@ def _from_string(name: str, text: str) -> Any:
             return float(stripped)
     except ValueError:
         return text
+    if kind is dict:
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError:
+            return text
     if kind is bool:
         low = stripped.lower()
         return True if low in _TRUE else False if low in _FALSE else text

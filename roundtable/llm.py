@@ -1,11 +1,13 @@
-"""The model client: one chat completion at a time, streamed or not, with errors made plain."""
+"""The model client: chat completions with retries, server quirks and token counting."""
 
 from __future__ import annotations
 
+import json
 import math
+import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import openai
@@ -15,8 +17,14 @@ try:  # openai 3.x transports over httpx2, earlier releases over httpx
 except ImportError:  # pragma: no cover - depends on the installed openai
     import httpx as _httpx  # type: ignore[no-redef]
 
+from . import compat
 from .config import redact_url
 from .errors import ServerError
+
+MAX_RETRY_AFTER_S = 60.0
+# Where servers offer a tokenizer (vLLM and llama.cpp at /tokenize, llama-cpp-python
+# at /extras/tokenize); one body carries the field name each of them reads.
+_TOKENIZE_PATHS = ("/tokenize", "/extras/tokenize")
 
 
 @dataclass(frozen=True)
@@ -24,10 +32,10 @@ class Completion:
     """What came back for one request."""
 
     text: str
-    finish_reason: str
+    finish_reason: str  # the server's, or "client_stop" when the caller ended the stream
     prompt_tokens: int
     completion_tokens: int
-    tokens_source: str  # "usage" (server-reported) or "estimate" (characters / 4)
+    tokens_source: str  # usage | stream_usage | tokenizer | estimate
     latency_s: float
     first_token_s: float | None
 
@@ -40,9 +48,31 @@ class IncompleteStream(Exception):
         self.partial = partial
 
 
+class ContextOverflow(Exception):
+    """The server said the prompt plus max_tokens does not fit its context."""
+
+    def __init__(self, limit: int | None, message: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
 def estimate_tokens(text: str) -> int:
-    """A rough token count when the server reports none: about 4 characters a token."""
+    """A rough token count when the server offers none: about 4 characters a token."""
     return math.ceil(len(text) / 4)
+
+
+@dataclass
+class ClientState:
+    """What a client learns about its server during a run."""
+
+    mode: str = "standard"
+    stream_failures: int = 0
+    streaming: bool = True
+    tokenizer: str | None = None  # the path that worked
+    tokenizer_checked: bool = False
+    window: int | None = None
+    window_checked: bool = False
+    notices: list[str] = field(default_factory=list)
 
 
 class ChatClient:
@@ -54,29 +84,63 @@ class ChatClient:
         api_key: str,
         model: str | None,
         timeout: float = 120.0,
-        max_retries: int = 2,
+        *,
+        compat_mode: str = "auto",
+        retries: int = 4,
+        retry_wait: float = 0.5,
+        notice: Callable[[str], None] | None = None,
+        stream_failure_limit: int = 3,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.model = model
-        self._client = openai.OpenAI(
-            base_url=self.base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
+        self.root_url = (
+            self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
         )
+        self.model = model
+        self.auto = compat_mode == "auto"
+        self.state = ClientState(mode="standard" if self.auto else compat_mode)
+        self.retries = retries
+        self.retry_wait = retry_wait
+        self.stream_failure_limit = stream_failure_limit
+        self._notice = notice or (lambda text: None)
+        self._api_key = api_key
+        self._timeout = timeout
+        # Retries are ours: the openai client's would retry a chat-template error (HTTP
+        # 500 on llama.cpp) and ignore what the error says.
+        self._client = openai.OpenAI(
+            base_url=self.base_url, api_key=api_key, timeout=timeout, max_retries=0
+        )
+        self._http: _httpx.Client | None = None
+        self._rng = random.Random()
 
     @property
     def where(self) -> str:
         """The endpoint, safe to print."""
         return redact_url(self.base_url) or self.base_url
 
-    def _fail(self, exc: Exception) -> ServerError:
+    @property
+    def mode(self) -> str:
+        """The message layout currently sent (standard, no-system or alternating)."""
+        return self.state.mode
+
+    def close(self) -> None:
+        """Release connections."""
+        self._client.close()
+        if self._http is not None:
+            self._http.close()
+
+    # -- errors and retries -----------------------------------------------------------
+    def _fail(self, exc: Exception, tries: int = 1) -> ServerError:
+        after = f" after {tries} attempts" if tries > 1 else ""
         if isinstance(exc, openai.APITimeoutError):
             return ServerError(
-                f"{self.where}: no answer within the timeout; raise --timeout or check the server"
+                f"{self.where}: no answer within the timeout{after}; raise --timeout or "
+                "check the server"
             )
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__ or exc
             return ServerError(
-                f"{self.where}: unreachable ({type(cause).__name__}); start the server or "
-                "check --base-url"
+                f"{self.where}: unreachable{after} ({type(cause).__name__}); start the server "
+                "or check --base-url"
             )
         if isinstance(exc, openai.AuthenticationError):
             return ServerError(
@@ -89,70 +153,224 @@ class ChatClient:
                 "and --base-url (it usually ends in /v1)"
             )
         if isinstance(exc, openai.APIStatusError):
-            return ServerError(f"{self.where}: HTTP {exc.status_code}: {_message(exc)}")
+            return ServerError(f"{self.where}: HTTP {exc.status_code}{after}: {_message(exc)}")
         return ServerError(f"{self.where}: {exc}")
 
+    def _wait(self, attempt: int, exc: Exception) -> float:
+        """Seconds to wait before retry number `attempt`: Retry-After, else backoff."""
+        response = getattr(exc, "response", None)
+        headers = response.headers if response is not None else {}
+        try:
+            if headers.get("retry-after-ms"):
+                return min(float(headers["retry-after-ms"]) / 1000, MAX_RETRY_AFTER_S)
+            if headers.get("retry-after"):
+                return min(float(headers["retry-after"]), MAX_RETRY_AFTER_S)
+        except ValueError:
+            pass  # an HTTP date or junk: fall back to our own backoff
+        backoff = min(self.retry_wait * 2 ** (attempt - 1), 8.0)
+        return backoff * self._rng.uniform(0.75, 1.25)
+
+    def _with_retries(self, send: Callable[[], Any]) -> Any:
+        """Run `send`, retrying what can pass (429, 5xx, connection, timeout)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return send()
+            except openai.APIStatusError as exc:
+                text = _message(exc)
+                status = exc.status_code
+                if compat.is_template_error(status, text):
+                    following = compat.stricter(self.state.mode) if self.auto else None
+                    if following is None:
+                        raise ServerError(
+                            f"{self.where}: the server's chat template rejected the messages "
+                            f"({text}); try --compat no-system or --compat alternating"
+                        ) from None
+                    self.state.mode = following
+                    note = (
+                        f"roundtable: {self.where} rejected the message layout ({text[:80]}); "
+                        f"using compat mode '{following}' from now on"
+                    )
+                    self.state.notices.append(note)
+                    self._notice(note)
+                    attempt -= 1  # a layout change is not a failed attempt
+                    continue
+                if compat.is_context_error(status, text):
+                    raise ContextOverflow(compat.context_limit(text), text) from None
+                retryable = status in (408, 409, 429) or status >= 500
+                if not retryable or attempt > self.retries:
+                    raise self._fail(exc, attempt) from None
+                time.sleep(self._wait(attempt, exc))
+            except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+                if attempt > self.retries:
+                    raise self._fail(exc, attempt) from None
+                time.sleep(self._wait(attempt, exc))
+
+    # -- what the server can tell us ----------------------------------------------------
     def resolve_model(self) -> str:
         """The configured model, or the first one the server lists."""
         if self.model:
             return self.model
+        listing = self._models()
+        if not listing:
+            raise ServerError(f"{self.where}: the server lists no models; set --model")
+        self.model = str(listing[0]["id"])
+        return self.model
+
+    def _models(self) -> list[dict[str, Any]]:
         try:
-            listing = self._client.models.list()
-            ids = [m.id for m in listing.data]
+            page = self._with_retries(lambda: self._client.models.list())
         except openai.OpenAIError as exc:
             raise self._fail(exc) from None
-        if not ids:
-            raise ServerError(f"{self.where}: the server lists no models; set --model")
-        self.model = ids[0]
-        return ids[0]
+        return [m.model_dump() for m in page.data]
 
+    def context_window(self) -> int | None:
+        """The model's context size, as the server reports it (vLLM: max_model_len)."""
+        if not self.state.window_checked:
+            self.state.window_checked = True
+            try:
+                models = self._models()
+            except ServerError:
+                models = []
+            wanted = self.resolve_model() if models else None
+            for m in models:
+                if m.get("id") == wanted and isinstance(m.get("max_model_len"), int):
+                    self.state.window = m["max_model_len"]
+        return self.state.window
+
+    def _post_root(self, path: str, body: dict[str, Any]) -> Any:
+        if self._http is None:
+            self._http = _httpx.Client(timeout=min(self._timeout, 30.0))
+        headers = {"Authorization": f"Bearer {self._api_key}"}
+        response = self._http.post(self.root_url + path, json=body, headers=headers)
+        response.raise_for_status()
+        return response.json()
+
+    def count_tokens(self, text: str) -> int | None:
+        """Tokens in text by the server's own tokenizer, or None if it offers none."""
+        if self.state.tokenizer_checked and self.state.tokenizer is None:
+            return None
+        body = {"prompt": text, "content": text, "input": text, "model": self.model or ""}
+        paths = [self.state.tokenizer] if self.state.tokenizer else list(_TOKENIZE_PATHS)
+        for path in paths:
+            try:
+                data = self._post_root(path, body)
+            except (_httpx.HTTPError, ValueError):
+                continue
+            count = _token_count(data)
+            if count is not None:
+                self.state.tokenizer, self.state.tokenizer_checked = path, True
+                return count
+        if not self.state.tokenizer_checked:
+            self.state.tokenizer_checked = True
+            self.state.tokenizer = None
+        return None
+
+    # -- completions ----------------------------------------------------------------------
     def complete(
         self,
         messages: Sequence[dict[str, Any]],
         *,
         temperature: float,
         max_tokens: int,
-        stop: Sequence[str],
-        seed: int | None,
-        stream: bool,
-        on_text: Callable[[str], None] | None = None,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+        stream: bool = True,
+        sampling: dict[str, Any] | None = None,
+        on_text: Callable[[str], bool | None] | None = None,
+        prompt_tokens_hint: int | None = None,
     ) -> Completion:
-        """Send one chat request; stream text to on_text as it arrives."""
+        """Send one chat request; stream text to on_text (which may return False to stop)."""
+        sampling = dict(sampling or {})
+        extra_body = sampling.pop("extra_body", None)
         params: dict[str, Any] = {
             "model": self.resolve_model(),
-            "messages": list(messages),
             "temperature": temperature,
-            "max_tokens": max_tokens,
+            "max_tokens": max_tokens,  # max_completion_tokens is ignored by some servers
+            **sampling,
         }
         if stop:
             params["stop"] = list(stop)
         if seed is not None:
             params["seed"] = seed
-        start = time.perf_counter()
+        if extra_body:
+            params["extra_body"] = extra_body
+        use_stream = stream and self.state.streaming
+
+        def send() -> Completion:
+            shaped = compat.adapt(messages, self.state.mode)
+            start = time.perf_counter()
+            if use_stream:
+                return self._stream({**params, "messages": shaped}, start, on_text)
+            response = self._client.chat.completions.create(
+                **params,
+                messages=shaped,  # type: ignore[arg-type]
+            )
+            return self._whole(response, start, on_text)
+
         try:
-            if stream:
-                return self._stream(params, start, on_text)
-            response = self._client.chat.completions.create(**params)
+            result: Completion = self._with_retries(send)
+        except IncompleteStream:
+            self.state.stream_failures += 1
+            if self.state.streaming and self.state.stream_failures >= self.stream_failure_limit:
+                self.state.streaming = False
+                self._notice(
+                    f"roundtable: {self.where} dropped {self.state.stream_failures} streams; "
+                    "not streaming for the rest of the run"
+                )
+            raise
         except openai.OpenAIError as exc:
             raise self._fail(exc) from None
+        return self._account(result, messages, prompt_tokens_hint)
+
+    def _account(
+        self, result: Completion, messages: Sequence[dict[str, Any]], hint: int | None
+    ) -> Completion:
+        if result.tokens_source != "none":
+            return result
+        # No usage from the server: its tokenizer, else an estimate.
+        completion = self.count_tokens(result.text) if result.text else 0
+        if completion is not None and hint is not None:
+            prompt, source = hint, "tokenizer"
+        else:
+            prompt = hint if hint is not None else _estimate_prompt(messages)
+            completion = estimate_tokens(result.text)
+            source = "estimate"
+        return Completion(
+            result.text,
+            result.finish_reason,
+            prompt,
+            completion,
+            source,
+            result.latency_s,
+            result.first_token_s,
+        )
+
+    def _whole(
+        self, response: Any, start: float, on_text: Callable[[str], bool | None] | None
+    ) -> Completion:
         choice = response.choices[0] if response.choices else None
         text = (choice.message.content or "") if choice else ""
+        latency = time.perf_counter() - start
         if on_text and text:
             on_text(text)
-        latency = time.perf_counter() - start
         usage = response.usage
         return Completion(
             text=text,
             finish_reason=(choice.finish_reason if choice else None) or "unknown",
-            prompt_tokens=usage.prompt_tokens if usage else _estimate_prompt(messages),
-            completion_tokens=usage.completion_tokens if usage else estimate_tokens(text),
-            tokens_source="usage" if usage else "estimate",
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            tokens_source="usage" if usage else "none",
             latency_s=latency,
             first_token_s=latency if text else None,
         )
 
     def _stream(
-        self, params: dict[str, Any], start: float, on_text: Callable[[str], None] | None
+        self,
+        params: dict[str, Any],
+        start: float,
+        on_text: Callable[[str], bool | None] | None,
     ) -> Completion:
         stream = self._client.chat.completions.create(
             **params, stream=True, stream_options={"include_usage": True}
@@ -171,13 +389,16 @@ class ChatClient:
                         if first is None:
                             first = time.perf_counter() - start
                         parts.append(delta)
-                        if on_text:
-                            on_text(delta)
+                        if on_text and on_text(delta) is False:
+                            finish = "client_stop"
+                            break
                     if choice.finish_reason:
                         finish = choice.finish_reason
+                if finish == "client_stop":
+                    break
         except (openai.APIError, _httpx.TransportError) as exc:
             # A stream that broke after it started (a mid-stream error event or a cut
-            # connection): the openai client never retries those, so the caller decides.
+            # connection): never retried blindly; the caller starts the turn again.
             if isinstance(exc, openai.APIStatusError):
                 raise
             raise IncompleteStream("".join(parts)) from exc
@@ -189,12 +410,22 @@ class ChatClient:
         return Completion(
             text=text,
             finish_reason=finish,
-            prompt_tokens=usage.prompt_tokens if usage else _estimate_prompt(params["messages"]),
-            completion_tokens=usage.completion_tokens if usage else estimate_tokens(text),
-            tokens_source="usage" if usage else "estimate",
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            tokens_source="stream_usage" if usage else "none",
             latency_s=time.perf_counter() - start,
             first_token_s=first,
         )
+
+
+def _token_count(data: Any) -> int | None:
+    if not isinstance(data, dict):
+        return None
+    if isinstance(data.get("count"), int):
+        return int(data["count"])
+    if isinstance(data.get("tokens"), list):
+        return len(data["tokens"])
+    return None
 
 
 def _estimate_prompt(messages: Sequence[dict[str, Any]]) -> int:
@@ -207,6 +438,15 @@ def _message(exc: openai.APIStatusError) -> str:
         inner = body.get("error", body)
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])[:300]
+        if isinstance(inner, str):
+            return inner[:300]
         if isinstance(body.get("message"), str):
-            return body["message"][:300]
-    return str(exc.message)[:300]
+            return str(body["message"])[:300]
+        if isinstance(body.get("detail"), str):
+            return str(body["detail"])[:300]
+    if isinstance(body, str) and body:
+        return body[:300]
+    try:
+        return json.dumps(body)[:300] if body else str(exc.message)[:300]
+    except (TypeError, ValueError):
+        return str(exc.message)[:300]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ._validate import describe, is_number, load_document, suggest
+from .config import check
 from .errors import InputError
 
 PERSONA_SUFFIXES = (".json", ".yaml", ".yml")
@@ -19,6 +20,11 @@ COLOR_NAMES = (
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 RESERVED_NAMES = ("Moderator",)
+# Persona fields validated by the same rules as the table's settings of the same name.
+PERSONA_SETTINGS = (
+    "model", "base_url", "api_key_env", "top_p", "frequency_penalty", "presence_penalty",
+    "seed", "extra_body",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,16 @@ class Persona:
     creativity: float = 0.7
     color: str | None = None
     introduction: str | None = None
+    # Optional: this persona's own endpoint (a table can mix models and servers)...
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    # ...and its own sampling, over the table's.
+    top_p: float | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    seed: int | None = None
+    extra_body: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "persona") -> Persona:
@@ -76,7 +92,20 @@ class Persona:
                     f"got {describe(color)}"
                 )
             values["color"] = color
+        for key in PERSONA_SETTINGS:
+            if data.get(key) is not None:
+                values[key] = check(key, data[key], f'{source}: "{key}"')
         return cls(**values)
+
+    def sampling(self) -> dict[str, Any]:
+        """This persona's own sampling parameters (they override the table's)."""
+        keys = ("top_p", "frequency_penalty", "presence_penalty", "extra_body")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
+    @property
+    def endpoint(self) -> tuple[str | None, str | None, str | None]:
+        """(base_url, model, api_key_env) this persona sets; None means the table's."""
+        return self.base_url, self.model, self.api_key_env
 
     def to_dict(self) -> dict[str, Any]:
         """The persona as a plain dict (for transcripts)."""

@@ -13,7 +13,7 @@ from .moderator import Phase, TurnPlan
 from .personas import Persona
 from .task import Task
 
-TEMPLATES = ("system.j2", "entry.j2", "moderator.j2", "turn.j2", "summary.j2")
+TEMPLATES = ("system.j2", "entry.j2", "moderator.j2", "turn.j2", "summary.j2", "recap.j2")
 MODERATOR_EVENTS = ("opening", "topic", "wrap_up", "summary")
 # The templates that ship with roundtable: the example table's prompts/ folder.
 DEFAULT_PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
@@ -76,6 +76,7 @@ class Prompts:
             plan = TurnPlan(0, persona.name, phase, self.task.questions[0], 0, True, ask, 1)
             self.turn(persona, plan)
         self.summary(persona)
+        self.recap([f"{persona.name}: text"])
 
     def system(self) -> str:
         """The shared system message: context, participants, ground rules."""
@@ -96,3 +97,7 @@ class Prompts:
     def summary(self, persona: Persona) -> str:
         """The speaker-specific instructions for the closing summary."""
         return self._render("summary.j2", persona=persona)
+
+    def recap(self, lines: list[str]) -> str:
+        """The recap that stands in for folded (oldest) transcript entries."""
+        return self._render("recap.j2", lines=lines)

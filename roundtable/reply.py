@@ -1,11 +1,22 @@
-"""Cleaning a streamed reply: drop the speaker's own leading name tag, stop at anyone else's."""
+"""Cleaning a streamed reply as it arrives.
+
+- a leading own name tag ("Alice:", "**Alice:**", "Alice (Dr. Alice Ray):") is dropped;
+- the reply ends where the model starts writing another participant's lines;
+- the reply ends where a sentence repeats an earlier one (small models loop).
+
+Text is released as soon as it cannot be affected by any of these, so the first
+words reach the terminal without delay; only a possible tag or repeat is held back.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-_HOLD_START = 80  # characters held back at the start while a name tag may be forming
+_MAX_TAG = 120  # past this many characters the start of a reply is not a name tag
+_MIN_REPEAT = 12  # shorter sentences ("Yes.", "I agree.") may repeat naturally
+_TAG_REST = re.compile(r"(?:\s*\([^)\n]*\)?)?\**\s*(?::\**)?\Z")
+_SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s)")
 
 
 def _names(names: Sequence[str]) -> str:
@@ -17,75 +28,121 @@ def _tag(names: Sequence[str]) -> str:
     return rf"(?:\*\*)?(?:{_names(names)})(?:\s*\([^)\n]*\))?(?:\*\*)?\s*:(?:\*\*)?"
 
 
+def _norm(sentence: str) -> str:
+    return " ".join(sentence.lower().split())
+
+
 class ReplyFilter:
     """Feed it deltas; it returns the text that is safe to show now."""
 
     def __init__(self, own_names: Sequence[str], other_names: Sequence[str]) -> None:
-        # "Alice:", "**Alice:**", "Alice (Dr. Alice Smith):" at the very start of a reply.
-        self._own = re.compile(rf"^\s*{_tag(own_names)}[ \t]*\n?")
-        # The speaker's own tag again at a line start: the same speaker, keep the words.
-        # (Only once a word follows, so that the spaces after the tag go with it.)
+        self._all_names = tuple(n for n in (*own_names, *other_names) if n)
+        self._own = re.compile(rf"\s*{_tag(own_names)}[ \t]*\n?")
+        # The speaker's own tag again at a line start: the same speaker, keep the words
+        # (only once a word follows, so the spaces after the tag go with it).
         self._own_again = re.compile(rf"\n[ \t]*{_tag(own_names)}[ \t]*(?=\S)")
         self._own_again_final = re.compile(rf"\n[ \t]*{_tag(own_names)}[ \t]*")
-        # Another participant's tag at the start of the reply or of a line: the model is
-        # writing their turn, so the reply ends there.
         self._other = re.compile(rf"(?:^|\n)[ \t]*{_tag(other_names)}") if other_names else None
-        self._hold_tail = max((len(n) for n in (*other_names, *own_names)), default=0) + 8
+        self._hold_tail = max((len(n) for n in self._all_names), default=0) + 8
         self._buf = ""
         self._started = False
         self._shown = 0
-        self.cut = False  # True when the reply was cut at another participant's tag
+        self._sentence_start = 0
+        self._seen: list[str] = []
+        self.reason: str | None = None  # "impersonation" or "repetition" once cut
 
-    def feed(self, delta: str) -> str:
-        """Add a delta; return newly showable text."""
-        if self.cut:
-            return ""
-        self._buf += delta
-        if not self._started:
-            if len(self._buf) < _HOLD_START and "\n" not in self._buf.lstrip():
-                return ""
-            self._strip_own()
-        return self._release(final=False)
-
-    def finish(self) -> str:
-        """The stream ended: return whatever was still held back."""
-        if self.cut:
-            return ""
-        if not self._started:
-            self._strip_own()
-        return self._release(final=True)
+    @property
+    def done(self) -> bool:
+        """True once the reply was cut: the rest of the stream is not needed."""
+        return self.reason is not None
 
     @property
     def text(self) -> str:
         """The cleaned reply so far (the whole reply after finish())."""
-        return self._buf.strip() if self.cut or self._started else ""
+        return self._buf.strip() if self._started else ""
 
-    def _strip_own(self) -> None:
+    def feed(self, delta: str) -> str:
+        """Add a delta; return newly showable text."""
+        if self.done:
+            return ""
+        self._buf += delta
+        if not self._started:
+            if self._maybe_tag(self._buf.lstrip()):
+                return ""
+            self._start()
+        return self._release(final=False)
+
+    def finish(self) -> str:
+        """The stream ended: return whatever was still held back."""
+        if not self._started:
+            self._start()
+        if self.done:
+            return ""
+        return self._release(final=True)
+
+    def _maybe_tag(self, s: str) -> bool:
+        """Could the start of the reply still turn into someone's name tag?"""
+        if len(s) > _MAX_TAG or "\n" in s.rstrip("\n"):
+            return False
+        t = s[2:] if s.startswith("**") else s.lstrip("*")
+        for name in self._all_names:
+            if name.startswith(t):
+                return True
+            if t.startswith(name) and _TAG_REST.match(t, len(name)):
+                return True
+        return False
+
+    def _start(self) -> None:
         self._started = True
-        self._buf = self._own.sub("", self._buf, count=1).lstrip()
+        match = self._own.match(self._buf)
+        self._buf = self._buf[match.end() if match else 0 :].lstrip()
+
+    def _cut(self, at: int, reason: str) -> None:
+        self._buf = self._buf[:at].rstrip()
+        self.reason = reason
+
+    def _check_repeats(self, final: bool) -> None:
+        while True:
+            match = _SENTENCE_END.search(self._buf, self._sentence_start)
+            end = match.end() if match else (len(self._buf) if final else -1)
+            if end < 0 or end <= self._sentence_start:
+                return
+            sentence = _norm(self._buf[self._sentence_start : end])
+            if len(sentence) >= _MIN_REPEAT and sentence in self._seen:
+                self._cut(self._sentence_start, "repetition")
+                return
+            self._seen.append(sentence)
+            self._sentence_start = end
+            if not match:
+                return
 
     def _release(self, final: bool) -> str:
         if "\n" in self._buf[self._shown :]:
             head, tail = self._buf[: self._shown], self._buf[self._shown :]
             own_again = self._own_again_final if final else self._own_again
             self._buf = head + own_again.sub("\n", tail)
+            self._sentence_start = min(self._sentence_start, len(self._buf))
         if self._other is not None:
-            match = self._other.search(self._buf)
+            match = self._other.search(self._buf, max(0, self._shown - 1))
             if match:
-                self._buf = self._buf[: match.start()].rstrip()
-                self.cut = True
-                final = True
-        end = len(self._buf)
-        if not final:
-            # Hold back a trailing line start that could still become someone's tag.
+                self._cut(match.start(), "impersonation")
+        if not self.done:
+            self._check_repeats(final)
+        if final or self.done:
+            self._buf = self._buf.rstrip()
+            end = len(self._buf)
+        else:
+            end = len(self._buf)
+            # Hold a trailing line start that could still become someone's tag...
             newline = self._buf.rfind("\n", max(0, end - self._hold_tail))
             if newline >= 0:
                 end = newline
+            # ...and a sentence that so far repeats the start of an earlier one.
+            partial = _norm(self._buf[self._sentence_start :])
+            if partial and any(s.startswith(partial) for s in self._seen):
+                end = min(end, self._sentence_start)
             # Whitespace before the held part waits too: if the reply ends there, it goes.
             end = len(self._buf[:end].rstrip())
-        else:
-            self._buf = self._buf.rstrip()
-            end = len(self._buf)
-        out = self._buf[self._shown : end]
+        out = self._buf[self._shown : end] if end > self._shown else ""
         self._shown = max(self._shown, end)
         return out

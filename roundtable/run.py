@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .config import Settings, load_settings
+from .config import Settings, api_key, load_settings
+from .context import Entry, SharedTranscript
 from .display import Display, assign_colors
 from .errors import InputError, RoundtableError, ServerError
-from .llm import ChatClient, Completion, IncompleteStream
+from .llm import ChatClient, Completion, ContextOverflow, IncompleteStream, estimate_tokens
 from .moderator import Moderator, Phase, TurnPlan
 from .personas import Persona, load_personas
 from .prompts import Prompts
@@ -22,8 +23,11 @@ from .task import Task, load_task
 from .transcript import TranscriptWriter, Turn, read_records, to_markdown
 
 STREAM_ATTEMPTS = 3  # the last attempt is made without streaming
+OVERFLOW_ATTEMPTS = 2  # folds-and-retries after a server says the context is full
 MAX_STOP_SEQUENCES = 4  # OpenAI accepts at most four
 MODERATOR = "Moderator"
+MESSAGE_OVERHEAD = 16  # chat-template tokens around two messages
+ESTIMATE_MARGIN = 1.15  # counts estimated from characters are padded by this much
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,39 @@ def load_table(
     return Table(directory, personas, task, settings, used, prompts)
 
 
+def build_clients(
+    table: Table,
+    default_url: str,
+    *,
+    offline: bool = False,
+    env: Mapping[str, str] | None = None,
+    notice: Callable[[str], None] | None = None,
+) -> dict[str, ChatClient]:
+    """A client per persona; personas that share an endpoint share a client."""
+    s = table.settings
+    shared: dict[tuple[str, str | None, str], ChatClient] = {}
+    clients = {}
+    for p in table.personas:
+        url = default_url if offline else (p.base_url or default_url)
+        model = p.model or (s.model if url == default_url else None)
+        key_env = p.api_key_env or s.api_key_env
+        key = (url, model, key_env)
+        if key not in shared:
+            secret = "offline" if offline else api_key(replace(s, api_key_env=key_env), env)
+            shared[key] = ChatClient(
+                url,
+                secret,
+                model,
+                s.timeout,
+                compat_mode=s.compat,
+                retries=s.retries,
+                retry_wait=s.retry_wait,
+                notice=notice,
+            )
+        clients[p.name] = shared[key]
+    return clients
+
+
 @dataclass
 class RunResult:
     """What a finished run reports."""
@@ -66,6 +103,7 @@ class RunResult:
     completion_tokens: int
     tokens_source: str
     seconds: float
+    folds: int
 
 
 def default_out_dir(table_dir: Path) -> Path:
@@ -84,22 +122,23 @@ def _request_seed(seed: int, index: int) -> int:
     return (seed * 1_000_003 + index) % 2**31
 
 
-def _shower(display: Display, reply: ReplyFilter) -> Callable[[str], None]:
-    """Stream deltas through the reply filter to the display."""
+def _shower(display: Display, reply: ReplyFilter) -> Callable[[str], bool]:
+    """Stream deltas through the reply filter to the display; False once it is cut."""
 
-    def show(delta: str) -> None:
+    def show(delta: str) -> bool:
         display.text(reply.feed(delta))
+        return not reply.done
 
     return show
 
 
 class Discussion:
-    """One run of a table against a client, shown on a display and stored in out_dir."""
+    """One run of a table against its clients, shown on a display and stored in out_dir."""
 
     def __init__(
         self,
         table: Table,
-        client: ChatClient,
+        clients: Mapping[str, ChatClient],
         display: Display,
         out_dir: Path,
         *,
@@ -110,7 +149,8 @@ class Discussion:
         if seed is None:
             seed = random.SystemRandom().randrange(2**31)  # recorded, so the run can be redone
         self.settings = replace(table.settings, seed=seed)
-        self.client = client
+        self.clients = dict(clients)
+        self.client = self.clients[table.personas[0].name]
         self.display = display
         self.out_dir = out_dir
         self.offline = offline
@@ -127,30 +167,94 @@ class Discussion:
             aliases=[[p.full_name] for p in table.personas],
         )
         self.system = self.prompts.system()
-        self._entries: list[str] = []  # the shared transcript, one rendered entry each
-        self._shared = ""  # the entries joined (kept incrementally: append-only)
+        self.shared = SharedTranscript(self.prompts.entry, self.prompts.recap, self.count)
+        self.window: int | None = None
+        self._system_tokens: int | None = None
+        self._counted_by_server = True
+
+    # -- tokens and the context window --------------------------------------------------
+    def count(self, text: str) -> int:
+        """Tokens in text: the server's tokenizer when it has one, else a padded estimate."""
+        counted = self.client.count_tokens(text)
+        if counted is not None:
+            return counted
+        self._counted_by_server = False
+        return int(estimate_tokens(text) * ESTIMATE_MARGIN) + 1
+
+    def _find_window(self) -> int | None:
+        if self.settings.context_window:
+            return self.settings.context_window
+        windows = [c.context_window() for c in {id(c): c for c in self.clients.values()}.values()]
+        known = [w for w in windows if w]
+        return min(known) if known else None
+
+    def _fit(self, own: str) -> int | None:
+        """Fold the transcript if this request would not fit; return its prompt tokens."""
+        if self.window is None:
+            return None
+        if self._system_tokens is None:
+            self._system_tokens = self.count(self.system)
+        fixed = self._system_tokens + self.count(own) + MESSAGE_OVERHEAD
+        margin = 8 + self.window // 50
+        room = self.window - self.settings.max_tokens - fixed - margin
+        if room < 64:
+            raise InputError(
+                f"context window {self.window}: too small for the prompts ({fixed} tokens) plus "
+                f"max_tokens ({self.settings.max_tokens}); raise --context-window or lower "
+                "--max-tokens"
+            )
+        if self.shared.tokens > room:
+            # One large step (to half the room) so the cached prefix survives many turns.
+            folded = self.shared.fold(room // 2, room // 4, self._summarizer())
+            if folded:
+                self.display.notice(
+                    f"roundtable: folded the {folded} oldest entries into a recap to stay "
+                    f"within the {self.window}-token context"
+                )
+        return fixed + self.shared.tokens
+
+    def _summarizer(self) -> Callable[[str, list[Entry]], str | None] | None:
+        if self.settings.fold_summary != "model":
+            return None
+
+        def summarize(recap: str, folded: list[Entry]) -> str | None:
+            text = "\n\n".join([recap, *(e.rendered for e in folded)]).strip()
+            ask = (
+                f"{text}\n\n---\n{self.table.task.summarize_instructions}\n"
+                "Summarise only the part of the discussion above, in under 120 words."
+            )
+            try:
+                result = self.client.complete(
+                    [{"role": "system", "content": self.system}, {"role": "user", "content": ask}],
+                    temperature=0.2,
+                    max_tokens=min(200, self.settings.max_tokens),
+                    seed=self.settings.seed,
+                    stream=False,
+                )
+            except (RoundtableError, IncompleteStream, ContextOverflow):
+                return None  # the extractive recap stands in
+            return result.text.strip() or None
+
+        return summarize
 
     # -- the shared transcript ------------------------------------------------------
-    def _add_entry(self, speaker: str, text: str, kind: str) -> None:
-        entry = self.prompts.entry(speaker, text, kind)
-        self._entries.append(entry)
-        self._shared = f"{self._shared}\n\n{entry}" if self._shared else entry
-
     def _say(self, event: str, question: str | None = None, speaker: str | None = None) -> None:
         text = self.prompts.moderator(event, question, speaker)
         self.display.moderator(text)
-        self._add_entry(MODERATOR, text, "moderator")
+        self.shared.add(MODERATOR, text, "moderator")
 
-    def messages(self, plan: TurnPlan) -> list[dict[str, str]]:
-        """The request for a turn: shared text first, the speaker's part last."""
+    def _own_part(self, plan: TurnPlan) -> str:
         persona = self.personas[plan.speaker]
         if plan.phase is Phase.SUMMARY:
-            own = self.prompts.summary(persona)
-        else:
-            own = self.prompts.turn(persona, plan)
+            return self.prompts.summary(persona)
+        return self.prompts.turn(persona, plan)
+
+    def messages(self, plan: TurnPlan, own: str | None = None) -> list[dict[str, str]]:
+        """The request for a turn: shared text first, the speaker's part last."""
+        own = self._own_part(plan) if own is None else own
         return [
             {"role": "system", "content": self.system},
-            {"role": "user", "content": f"{self._shared}\n\n{own}"},
+            {"role": "user", "content": f"{self.shared.text}\n\n{own}"},
         ]
 
     def _stops(self, speaker: str) -> list[str]:
@@ -169,39 +273,57 @@ class Discussion:
         elif plan.phase is Phase.SUMMARY:
             self._say("summary", speaker=plan.speaker)
 
-    def _call(self, plan: TurnPlan, messages: list[dict[str, str]]) -> tuple[Completion, str]:
+    def _call(self, plan: TurnPlan) -> tuple[Completion, ReplyFilter]:
         persona = self.personas[plan.speaker]
+        client = self.clients[plan.speaker]
         others = [n for n in self.personas if n != plan.speaker] + [MODERATOR]
         temperature = self.settings.temperature(persona.creativity)
         stop = self._stops(plan.speaker)
-        seed = _request_seed(self.settings.seed or 0, plan.index)
-        self.display.prompt(
-            messages,
-            {"temperature": temperature, "max_tokens": self.settings.max_tokens, "stop": stop,
-             "seed": seed},
-        )  # fmt: skip
+        seed = persona.seed
+        if seed is None:
+            seed = _request_seed(self.settings.seed or 0, plan.index)
+        sampling = {**self.settings.sampling(), **persona.sampling()}
         note = {Phase.WRAP_UP: "closing", Phase.SUMMARY: "summary"}.get(plan.phase, "")
-        attempt = 0
+        own = self._own_part(plan)
+        attempt = overflows = 0
         asked_again = False
         while attempt < STREAM_ATTEMPTS:
             attempt += 1
-            stream = self.settings.stream and attempt < STREAM_ATTEMPTS
+            hint = self._fit(own)
+            messages = self.messages(plan, own)
+            self.display.prompt(
+                messages,
+                {"model": client.model, "temperature": temperature,
+                 "max_tokens": self.settings.max_tokens, "stop": stop, "seed": seed, **sampling},
+            )  # fmt: skip
             reply = ReplyFilter([persona.name, persona.full_name], others)
             self.display.begin_turn(persona.name, note)
             try:
-                result = self.client.complete(
+                result = client.complete(
                     messages,
                     temperature=temperature,
                     max_tokens=self.settings.max_tokens,
                     stop=stop,
                     seed=seed,
-                    stream=stream,
+                    stream=self.settings.stream and attempt < STREAM_ATTEMPTS,
+                    sampling=sampling,
                     on_text=_shower(self.display, reply),
+                    prompt_tokens_hint=hint if self._counted_by_server else None,
                 )
             except IncompleteStream:
-                left = STREAM_ATTEMPTS - attempt
-                how = "without streaming" if left == 1 or not self.settings.stream else "again"
-                self.display.abort_turn(f"the reply stream broke off; asking {how}")
+                self.display.abort_turn("the reply stream broke off; asking again")
+                continue
+            except ContextOverflow as exc:
+                overflows += 1
+                if overflows > OVERFLOW_ATTEMPTS:
+                    raise ServerError(f"{client.where}: {exc}") from None
+                estimate = hint or sum(estimate_tokens(m["content"]) for m in messages)
+                self.window = exc.limit or int((estimate + self.settings.max_tokens) * 0.75)
+                self.display.abort_turn(
+                    f"the server's context is full; fitting the discussion into {self.window} "
+                    "tokens and asking again"
+                )
+                attempt -= 1
                 continue
             self.display.text(reply.finish())
             if not reply.text and not asked_again:
@@ -216,39 +338,39 @@ class Discussion:
                 continue
             tokens = f"{result.prompt_tokens}+{result.completion_tokens} tokens"
             self.display.end_turn(f"{tokens}, {result.latency_s:.1f} s")
-            return result, reply.text
-        raise ServerError(
-            f"{self.client.where}: the reply stream broke off {STREAM_ATTEMPTS} times"
-        )
+            return result, reply
+        raise ServerError(f"{client.where}: the reply stream broke off {STREAM_ATTEMPTS} times")
 
     def _take_turn(self, plan: TurnPlan) -> Turn:
-        messages = self.messages(plan)
-        result, text = self._call(plan, messages)
+        result, reply = self._call(plan)
         persona = self.personas[plan.speaker]
         return Turn(
             index=plan.index,
             speaker=plan.speaker,
             phase=plan.phase.value,
             topic=plan.topic,
-            text=text,
+            text=reply.text,
             temperature=self.settings.temperature(persona.creativity),
             prompt_tokens=result.prompt_tokens,
             completion_tokens=result.completion_tokens,
             latency_s=round(result.latency_s, 4),
-            finish_reason=result.finish_reason,
+            finish_reason=reply.reason or result.finish_reason,
             tokens_source=result.tokens_source,
+            model=self.clients[plan.speaker].model,
         )
 
     # -- the whole run --------------------------------------------------------------
-    def run_info(self, model: str) -> dict[str, Any]:
+    def run_info(self, models: Mapping[str, str]) -> dict[str, Any]:
         """The first transcript line: everything needed to understand or redo the run."""
         return {
             "version": __version__,
             "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "table": str(self.table.directory.resolve()),
-            "model": model,
+            "model": self.client.model,
+            "models": dict(models),
             "base_url": "offline" if self.offline else self.client.where,
             "offline": self.offline,
+            "context_window": self.window,
             "settings": self.settings.to_dict(),
             "participants": [p.to_dict() for p in self.table.personas],
             "questions": list(self.table.task.questions),
@@ -256,32 +378,32 @@ class Discussion:
 
     def run(self) -> RunResult:
         """Run the discussion to its end, writing the transcript as it goes."""
-        model = self.client.resolve_model()
+        models = {name: c.resolve_model() for name, c in self.clients.items()}
+        self.window = self._find_window()
         jsonl = self.out_dir / "transcript.jsonl"
         if jsonl.exists():
             raise InputError(f"{self.out_dir}: already holds a transcript; choose another --out")
         names = list(self.personas)
         self.display.set_colors(names, assign_colors([p.color for p in self.table.personas]))
         writer = TranscriptWriter(jsonl)
-        status = "failed"
-        error = ""
+        status, error = "failed", ""
         totals = [0, 0]
         sources: set[str] = set()
         clock = dt.datetime.now()
         try:
-            writer.run(self.run_info(model))
+            writer.run(self.run_info(models))
             self._say("opening")
             if self.settings.introductions:
                 for p in self.table.personas:
                     intro = p.introduction or f"I'm {p.full_name}."
                     self.display.introduction(p.name, intro)
-                    self._add_entry(p.name, intro, "introduction")
+                    self.shared.add(p.name, intro, "introduction")
             previous: Phase | None = None
             while (plan := self.moderator.plan()) is not None:
                 self._announce(plan, previous)
                 turn = self._take_turn(plan)
                 writer.turn(turn)
-                self._add_entry(turn.speaker, turn.text, "turn")
+                self.shared.add(turn.speaker, turn.text, "turn")
                 self.moderator.record(turn.text)
                 totals[0] += turn.prompt_tokens
                 totals[1] += turn.completion_tokens
@@ -307,4 +429,5 @@ class Discussion:
             totals[1],
             "/".join(sorted(sources)) or "none",
             (dt.datetime.now() - clock).total_seconds(),
+            self.shared.folds,
         )

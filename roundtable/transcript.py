@@ -28,6 +28,7 @@ class Turn:
     latency_s: float
     finish_reason: str
     tokens_source: str = "usage"
+    model: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL record for this turn."""

@@ -66,12 +66,10 @@ def test_broken_persona_exits_2_naming_file_and_field(table, capsys):
 
 def test_unreachable_server_exits_1(table, capsys):
     url = f"http://127.0.0.1:{free_port()}/v1"
-    assert (
-        main(["--table", str(table), "--base-url", url, "--model", "m", "--out", str(table / "o")])
-        == 1
-    )
+    argv = ["--table", str(table), "--base-url", url, "--model", "m", "--out", str(table / "o")]
+    assert main([*argv, "--retries", "2", "--retry-wait", "0.01"]) == 1
     line = error_line(capsys)
-    assert line.startswith(f"Error: {url}: unreachable") and "--base-url" in line
+    assert line.startswith(f"Error: {url}: unreachable after 3 attempts") and "--base-url" in line
     records = [json.loads(x) for x in (table / "o" / "transcript.jsonl").read_text().splitlines()]
     assert records[0]["type"] == "run" and records[-1]["status"] == "failed"
 

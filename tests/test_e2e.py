@@ -45,6 +45,7 @@ def test_transcript_structure(dummy, table, tmp_path, capsys):
         "latency_s",
         "finish_reason",
         "tokens_source",
+        "model",
     }
     assert all(set(t) == keys for t in turns)
     names = {"Amara", "Ben", "Chen", "Dara"}

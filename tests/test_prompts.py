@@ -26,6 +26,7 @@ def test_every_template_renders_with_the_example_table(table, name):
         "moderator.j2": lambda: p.moderator("topic", "Q?"),
         "turn.j2": lambda: p.turn(persona, plan),
         "summary.j2": lambda: p.summary(persona),
+        "recap.j2": lambda: p.recap(["Ben: Costs matter."]),
     }[name]()
     assert out.strip() and "{{" not in out and "{%" not in out
 

@@ -11,7 +11,7 @@ OTHERS = ("Bob", "Moderator", "C++ Dev")
 def clean(text: str, size: int) -> tuple[str, str, bool]:
     f = ReplyFilter(OWN, OTHERS)
     shown = "".join(f.feed(text[i : i + size]) for i in range(0, len(text), size)) + f.finish()
-    return shown, f.text, f.cut
+    return shown, f.text, f.done
 
 
 @pytest.mark.parametrize(
@@ -51,3 +51,38 @@ def clean(text: str, size: int) -> tuple[str, str, bool]:
 def test_reply_filter(raw, expected, cut, size):
     shown, text, was_cut = clean(raw, size)
     assert (shown, text, was_cut) == (expected, expected, cut)
+
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        (
+            "We need trees. We need shade. We need trees. We need trees.",
+            "We need trees. We need shade.",
+        ),
+        (
+            "I agree. I agree. The plan is good.",
+            "I agree. I agree. The plan is good.",
+        ),  # too short to count
+        (
+            "The city must act now! Then fund it.\nThe city must act now! more",
+            "The city must act now! Then fund it.",
+        ),
+    ],
+    ids=["loop", "short-ok", "across-lines"],
+)
+@pytest.mark.parametrize("size", [1, 4, 1000], ids=["1", "4", "whole"])
+def test_a_repeated_sentence_ends_the_reply(raw, expected, size):
+    shown, text, _ = clean(raw, size)
+    assert shown == text == expected
+
+
+def test_first_words_are_not_held_unless_they_may_be_a_tag():
+    f = ReplyFilter(OWN, OTHERS)
+    assert f.feed("I") == "I"  # cannot become a name tag: shown at once
+    g = ReplyFilter(OWN, OTHERS)
+    assert g.feed("Ali") == ""  # may become "Alice:", so it waits...
+    assert g.feed("ce, you") == "Alice, you"  # ...until it cannot
+    h = ReplyFilter(OWN, OTHERS)
+    assert h.feed("Bo") == "" and h.feed("b, I disagree") == "Bob, I disagree"
+    assert h.reason is None
