@@ -35,21 +35,49 @@ def _norm(sentence: str) -> str:
 class ReplyFilter:
     """Feed it deltas; it returns the text that is safe to show now."""
 
-    def __init__(self, own_names: Sequence[str], other_names: Sequence[str]) -> None:
-        self._all_names = tuple(n for n in (*own_names, *other_names) if n)
-        self._own = re.compile(rf"\s*{_tag(own_names)}[ \t]*\n?")
+    def __init__(
+        self,
+        own_names: Sequence[str],
+        other_names: Sequence[str],
+        other_headers: Sequence[str] = (),
+    ) -> None:
+        """own_names/other_names: tags to drop/cut at; other_headers: full names that,
+        alone at a line start (no colon needed), also mean someone else is speaking."""
+        self._own_names = tuple(own_names)
+        self._other_names = tuple(other_names)
+        self._other_headers = tuple(other_headers)
+        self._all_names = tuple(n for n in (*own_names, *other_names, *other_headers) if n)
+        # A leading own tag, or the speaker's own name alone on the first line.
+        self._own = re.compile(
+            rf"\s*(?:{_tag(own_names)}[ \t]*\n?|(?:\*\*)?(?:{_names(own_names)})"
+            rf"(?:\s*\([^)\n]*\))?(?:\*\*)?[ \t]*\n)"
+        )
         # The speaker's own tag again at a line start: the same speaker, keep the words
         # (only once a word follows, so the spaces after the tag go with it).
         self._own_again = re.compile(rf"\n[ \t]*{_tag(own_names)}[ \t]*(?=\S)")
         self._own_again_final = re.compile(rf"\n[ \t]*{_tag(own_names)}[ \t]*")
-        self._other = re.compile(rf"(?:^|\n)[ \t]*{_tag(other_names)}") if other_names else None
+        cut = [_tag(other_names)] if other_names else []
+        if other_headers:
+            cut.append(rf"(?:\*\*)?(?:{_names(other_headers)})(?!\w)")
+        self._other = re.compile(rf"(?:^|\n)[ \t]*(?:{'|'.join(cut)})") if cut else None
         self._hold_tail = max((len(n) for n in self._all_names), default=0) + 8
         self._buf = ""
+        self._raw = ""
         self._started = False
         self._shown = 0
         self._sentence_start = 0
         self._seen: list[str] = []
         self.reason: str | None = None  # "impersonation" or "repetition" once cut
+
+    def salvage(self) -> str:
+        """The reply minus a leading tag of anyone's, cut at the next: a last resort when
+        a small model keeps answering as someone else."""
+        again = ReplyFilter(self._own_names, self._other_names, self._other_headers)
+        raw = re.sub(rf"^\s*(?:{_tag(self._all_names)}|(?:{_names(self._all_names)})\s*\n)",
+                     "", self._raw)  # fmt: skip
+        again.feed(raw)
+        again.finish()
+        return again.text
 
     @property
     def done(self) -> bool:
@@ -63,6 +91,7 @@ class ReplyFilter:
 
     def feed(self, delta: str) -> str:
         """Add a delta; return newly showable text."""
+        self._raw += delta
         if self.done:
             return ""
         self._buf += delta

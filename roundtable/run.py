@@ -23,6 +23,7 @@ from .task import Task, load_task
 from .transcript import TranscriptWriter, Turn, read_records, to_markdown
 
 STREAM_ATTEMPTS = 3  # the last attempt is made without streaming
+EMPTY_RETRIES = 3  # new seeds tried when a reply comes back empty or as someone else
 OVERFLOW_ATTEMPTS = 2  # folds-and-retries after a server says the context is full
 MAX_STOP_SEQUENCES = 4  # OpenAI accepts at most four
 MODERATOR = "Moderator"
@@ -273,10 +274,12 @@ class Discussion:
         elif plan.phase is Phase.SUMMARY:
             self._say("summary", speaker=plan.speaker)
 
-    def _call(self, plan: TurnPlan) -> tuple[Completion, ReplyFilter]:
+    def _call(self, plan: TurnPlan) -> tuple[Completion, str, str | None]:
+        """Ask for one turn until a usable reply comes; return it, its text and cut reason."""
         persona = self.personas[plan.speaker]
         client = self.clients[plan.speaker]
         others = [n for n in self.personas if n != plan.speaker] + [MODERATOR]
+        headers = [p.full_name for p in self.personas.values() if p.name != plan.speaker]
         temperature = self.settings.temperature(persona.creativity)
         stop = self._stops(plan.speaker)
         seed = persona.seed
@@ -285,8 +288,7 @@ class Discussion:
         sampling = {**self.settings.sampling(), **persona.sampling()}
         note = {Phase.WRAP_UP: "closing", Phase.SUMMARY: "summary"}.get(plan.phase, "")
         own = self._own_part(plan)
-        attempt = overflows = 0
-        asked_again = False
+        attempt = overflows = empty = 0
         while attempt < STREAM_ATTEMPTS:
             attempt += 1
             hint = self._fit(own)
@@ -296,7 +298,7 @@ class Discussion:
                 {"model": client.model, "temperature": temperature,
                  "max_tokens": self.settings.max_tokens, "stop": stop, "seed": seed, **sampling},
             )  # fmt: skip
-            reply = ReplyFilter([persona.name, persona.full_name], others)
+            reply = ReplyFilter([persona.name, persona.full_name], others, headers)
             self.display.begin_turn(persona.name, note)
             try:
                 result = client.complete(
@@ -326,35 +328,40 @@ class Discussion:
                 attempt -= 1
                 continue
             self.display.text(reply.finish())
-            if not reply.text and not asked_again:
+            if not reply.text and empty < EMPTY_RETRIES:
                 # Small models sometimes answer as someone else from the first word;
-                # one more try with another sampling seed usually gives a real turn.
-                asked_again = True
+                # another sampling seed usually gives a real turn.
+                empty += 1
                 attempt -= 1
                 seed = (seed + 1) % 2**31
                 self.display.abort_turn(
                     "the reply was empty or spoke for someone else; asking again"
                 )
                 continue
+            text, reason = reply.text, reply.reason
+            if not text:
+                # Last resort: keep what was written, minus the other speaker's tag.
+                text, reason = reply.salvage(), "salvaged"
+                self.display.text(text)
             tokens = f"{result.prompt_tokens}+{result.completion_tokens} tokens"
             self.display.end_turn(f"{tokens}, {result.latency_s:.1f} s")
-            return result, reply
+            return result, text, reason
         raise ServerError(f"{client.where}: the reply stream broke off {STREAM_ATTEMPTS} times")
 
     def _take_turn(self, plan: TurnPlan) -> Turn:
-        result, reply = self._call(plan)
+        result, text, reason = self._call(plan)
         persona = self.personas[plan.speaker]
         return Turn(
             index=plan.index,
             speaker=plan.speaker,
             phase=plan.phase.value,
             topic=plan.topic,
-            text=reply.text,
+            text=text,
             temperature=self.settings.temperature(persona.creativity),
             prompt_tokens=result.prompt_tokens,
             completion_tokens=result.completion_tokens,
             latency_s=round(result.latency_s, 4),
-            finish_reason=reply.reason or result.finish_reason,
+            finish_reason=reason or result.finish_reason,
             tokens_source=result.tokens_source,
             model=self.clients[plan.speaker].model,
         )

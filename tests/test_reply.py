@@ -86,3 +86,18 @@ def test_first_words_are_not_held_unless_they_may_be_a_tag():
     h = ReplyFilter(OWN, OTHERS)
     assert h.feed("Bo") == "" and h.feed("b, I disagree") == "Bob, I disagree"
     assert h.reason is None
+
+
+def test_another_participants_full_name_on_its_own_line_ends_the_reply():
+    f = ReplyFilter(("Chen", "Chen Wei, nurse"), ("Dara",), ("Dara Lindqvist, scientist",))
+    shown = (
+        f.feed("Chen Wei, nurse\nI think so.\nDara Lindqvist, scientist\nI disagree.") + f.finish()
+    )
+    assert shown == f.text == "I think so." and f.reason == "impersonation"
+
+
+def test_salvage_keeps_words_written_under_someone_elses_tag():
+    f = ReplyFilter(OWN, OTHERS)
+    f.feed("Bob: Trees first. Then shade.\nModerator: Thanks.")
+    f.finish()
+    assert f.text == "" and f.salvage() == "Trees first. Then shade."
