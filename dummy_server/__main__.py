@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=400,
         help="HTTP status of template errors: 400 vLLM, 422 TGI, 500 llama.cpp",
     )
+    p.add_argument(
+        "--corpus",
+        type=argparse.FileType("r", encoding="utf-8"),
+        metavar="FILE",
+        help="learn from this text instead of the built-in corpus",
+    )
     p.add_argument("--quiet", action="store_true", help="do not log each request")
     return p
 
@@ -122,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         retry_after_ms=args.retry_after_ms,
         template_error_status=args.template_error_status,
+        corpus=args.corpus.read() if args.corpus else None,
     )
     try:
         server = BackgroundServer(config, host=args.host, port=args.port, quiet=args.quiet)

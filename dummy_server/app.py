@@ -39,6 +39,7 @@ class ServerConfig:
     seed: int | None = None
     retry_after_ms: int = 1000
     template_error_status: int = 400
+    corpus: str | None = None  # text to learn from instead of the built-in corpus
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "quirks", frozenset(self.quirks))
@@ -269,7 +270,7 @@ def create_app(config: ServerConfig | Mapping[str, Any] | None = None) -> Flask:
     cfg = config
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    generator = MarkovGenerator()
+    generator = MarkovGenerator(cfg.corpus)
     faults = _Faults(cfg.seed)
     started = int(time.time())
 

@@ -138,7 +138,7 @@ _NULLABLE = (
 )  # fmt: skip
 
 
-def _from_string(name: str, text: str) -> Any:
+def from_string(name: str, text: str) -> Any:
     """Convert a flag or environment string to the setting's type (bad text is kept, to fail)."""
     kind, stripped = _KINDS[name], text.strip()
     if name in _NULLABLE and stripped.lower() in ("", "none", "null"):
@@ -189,12 +189,12 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     values = {}
     if env.get("OPENAI_BASE_URL"):
         values["base_url"] = check(
-            "base_url", _from_string("base_url", env["OPENAI_BASE_URL"]), "OPENAI_BASE_URL"
+            "base_url", from_string("base_url", env["OPENAI_BASE_URL"]), "OPENAI_BASE_URL"
         )
     for name in SETTING_NAMES:
         var = f"ROUNDTABLE_{name.upper()}"
         if var in env:
-            values[name] = check(name, _from_string(name, env[var]), var)
+            values[name] = check(name, from_string(name, env[var]), var)
     return values
 
 
@@ -213,7 +213,7 @@ def load_settings(
         values.update(_from_yaml(config_file))
     values.update(_from_env(env))
     for name, raw in (flags or {}).items():
-        value = _from_string(name, raw) if isinstance(raw, str) else raw
+        value = from_string(name, raw) if isinstance(raw, str) else raw
         values[name] = check(name, value, f"--{name.replace('_', '-')}")
     settings = replace(Settings(), **values)
     if settings.wrap_up_turns > settings.turns:

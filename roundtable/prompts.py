@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +22,29 @@ DEFAULT_PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 class Prompts:
     """Renders the table's templates; every template is checked when this is built."""
 
-    def __init__(self, table_dir: Path, task: Task, personas: Sequence[Persona]) -> None:
-        own = table_dir / "prompts"
-        search = [str(p) for p in (own, DEFAULT_PROMPTS) if p.is_dir()]
-        if not search:
-            raise InputError(
-                f"{own}: prompts directory not found; copy prompts/ from the roundtable "
-                "repository into your table"
-            )
+    def __init__(
+        self,
+        table_dir: Path,
+        task: Task,
+        personas: Sequence[Persona],
+        sources: Mapping[str, str] | None = None,
+    ) -> None:
+        """Templates from table_dir/prompts (else the built-in ones), or from `sources`
+        (the texts recorded in a transcript, so a resumed run renders as the original)."""
+        loader: jinja2.BaseLoader
+        if sources is not None:
+            loader = jinja2.DictLoader(dict(sources))
+        else:
+            own = table_dir / "prompts"
+            search = [str(p) for p in (own, DEFAULT_PROMPTS) if p.is_dir()]
+            if not search:
+                raise InputError(
+                    f"{own}: prompts directory not found; copy prompts/ from the roundtable "
+                    "repository into your table"
+                )
+            loader = jinja2.FileSystemLoader(search)
         self._env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(search),
+            loader=loader,
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             trim_blocks=True,
@@ -42,6 +55,11 @@ class Prompts:
         self.personas = tuple(personas)
         self._templates = {name: self._load(name) for name in TEMPLATES}
         self._check()
+
+    def sources(self) -> dict[str, str]:
+        """The text of every template in use (recorded with each run)."""
+        assert self._env.loader is not None
+        return {name: self._env.loader.get_source(self._env, name)[0] for name in TEMPLATES}
 
     def _load(self, name: str) -> jinja2.Template:
         try:

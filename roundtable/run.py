@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .config import Settings, api_key, load_settings
+from .config import Settings, api_key, check, from_string, load_settings
 from .context import Entry, SharedTranscript
 from .display import Display, assign_colors
 from .errors import InputError, RoundtableError, ServerError
@@ -381,15 +382,64 @@ class Discussion:
             "settings": self.settings.to_dict(),
             "participants": [p.to_dict() for p in self.table.personas],
             "questions": list(self.table.task.questions),
+            "task": {
+                "context": self.table.task.context,
+                "discuss_instructions": self.table.task.discuss_instructions,
+                "summarize_instructions": self.table.task.summarize_instructions,
+            },
+            "prompts": self.prompts.sources(),
         }
 
-    def run(self) -> RunResult:
-        """Run the discussion to its end, writing the transcript as it goes."""
+    def _replay(self, records: list[dict[str, Any]]) -> Phase | None:
+        """Rebuild the state of a recorded run, turn by turn, without calling any model.
+
+        The moderator makes its decisions again and must arrive at the recorded ones;
+        the shared transcript is rebuilt (folds included) exactly as it was.
+        """
+        previous: Phase | None = None
+        for number, rec in enumerate(records):
+            plan = self.moderator.plan()
+            if plan is None or (plan.index, plan.speaker, plan.phase.value) != (
+                rec.get("index"),
+                rec.get("speaker"),
+                rec.get("phase"),
+            ):
+                raise InputError(
+                    f"{self.out_dir / 'transcript.jsonl'}: turn {number} does not match what "
+                    "the moderator decides; was the transcript edited? Start a new run instead"
+                )
+            self._announce(plan, previous)
+            self._fit(self._own_part(plan))
+            self.shared.add(plan.speaker, rec["text"], "turn")
+            self.moderator.record(rec["text"])
+            previous = plan.phase
+        return previous
+
+    def _open(self) -> None:
+        self._say("opening")
+        if self.settings.introductions:
+            for p in self.table.personas:
+                intro = p.introduction or f"I'm {p.full_name}."
+                self.display.introduction(p.name, intro)
+                self.shared.add(p.name, intro, "introduction")
+
+    def run(self, resume: dict[str, Any] | None = None) -> RunResult:
+        """Run the discussion to its end, writing the transcript as it goes.
+
+        With `resume` (the recorded run line and turns, from `load_run`), carry on an
+        interrupted run from its last complete turn.
+        """
         models = {name: c.resolve_model() for name, c in self.clients.items()}
-        self.window = self._find_window()
         jsonl = self.out_dir / "transcript.jsonl"
-        if jsonl.exists():
-            raise InputError(f"{self.out_dir}: already holds a transcript; choose another --out")
+        if resume is None:
+            if jsonl.exists():
+                raise InputError(
+                    f"{self.out_dir}: already holds a transcript; choose another --out"
+                )
+            self.window = self._find_window()
+        else:
+            # The recorded window, so folds happen where they happened before.
+            self.window = resume["run"].get("context_window") or self._find_window()
         names = list(self.personas)
         self.display.set_colors(names, assign_colors([p.color for p in self.table.personas]))
         writer = TranscriptWriter(jsonl)
@@ -398,14 +448,22 @@ class Discussion:
         sources: set[str] = set()
         clock = dt.datetime.now()
         try:
-            writer.run(self.run_info(models))
-            self._say("opening")
-            if self.settings.introductions:
-                for p in self.table.personas:
-                    intro = p.introduction or f"I'm {p.full_name}."
-                    self.display.introduction(p.name, intro)
-                    self.shared.add(p.name, intro, "introduction")
-            previous: Phase | None = None
+            if resume is None:
+                writer.run(self.run_info(models))
+                self._open()
+                previous: Phase | None = None
+            else:
+                done = resume["turns"]
+                writer.resume(len(done), models)
+                shown, self.display = (
+                    self.display,
+                    Display(io.StringIO(), io.StringIO(), quiet=True),
+                )
+                try:
+                    self._open()
+                    previous = self._replay(done)
+                finally:
+                    self.display = shown
             while (plan := self.moderator.plan()) is not None:
                 self._announce(plan, previous)
                 turn = self._take_turn(plan)
@@ -438,3 +496,51 @@ class Discussion:
             (dt.datetime.now() - clock).total_seconds(),
             self.shared.folds,
         )
+
+
+# Settings a resumed run may take from flags: where and how to reach the model, never
+# what the discussion is.
+RESUME_FLAGS = ("base_url", "model", "api_key_env", "timeout", "retries", "retry_wait", "compat",
+                "stream")  # fmt: skip
+
+
+def load_run(run_dir: Path, flags: Mapping[str, Any]) -> tuple[Table, dict[str, Any]]:
+    """Rebuild a recorded run's table from its transcript (not from the files, which may
+    have changed since). Returns the table and {"run", "turns", "status"}."""
+    jsonl = run_dir / "transcript.jsonl"
+    if not jsonl.is_file():
+        raise InputError(
+            f"{run_dir}: no transcript.jsonl here; pass the run directory a run printed"
+        )
+    records = read_records(jsonl)
+    run = records[0] if records else {}
+    needed = ("settings", "participants", "questions", "task", "prompts")
+    if run.get("type") != "run" or any(k not in run for k in needed):
+        raise InputError(f"{jsonl}: no complete run record on line 1; cannot resume this run")
+    for name in flags:
+        if name not in RESUME_FLAGS:
+            raise InputError(
+                f"--{name.replace('_', '-')}: cannot be changed when resuming (the run's own "
+                "settings are used); only the endpoint flags can"
+            )
+    values = {}
+    for key, value in run["settings"].items():
+        values[key] = check(key, value, f"{jsonl}: settings.{key}")
+    for key, raw in flags.items():
+        values[key] = check(key, from_string(key, raw) if isinstance(raw, str) else raw, f"--{key}")
+    settings = Settings(**values)
+    if settings.base_url and "***@" in settings.base_url and "base_url" not in flags:
+        raise InputError(
+            f"{jsonl}: the run's base_url held credentials, which are not recorded; "
+            "pass --base-url again"
+        )
+    source = f"{jsonl}: participants"
+    personas = tuple(Persona.from_dict(p, source=source) for p in run["participants"])
+    task = Task(questions=tuple(run["questions"]), **run["task"])
+    directory = Path(run["table"])
+    prompts = Prompts(directory, task, personas, sources=run["prompts"])
+    turns = [r for r in records if r.get("type") == "turn"]
+    ends = [r for r in records if r.get("type") == "end"]
+    status = ends[-1]["status"] if ends and records[-1].get("type") == "end" else "unfinished"
+    table = Table(directory, personas, task, settings, None, prompts)
+    return table, {"run": run, "turns": turns, "status": status}

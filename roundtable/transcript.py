@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from dataclasses import asdict, dataclass, fields
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import InputError
+from .sanitize import sanitize
 
 PHASES = ("discussion", "wrap_up", "summary")
 
@@ -50,6 +52,7 @@ class TranscriptWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        _drop_torn_tail(path)
         self._file: TextIO = path.open("a", encoding="utf-8")
 
     def _append(self, record: dict[str, Any]) -> None:
@@ -60,6 +63,12 @@ class TranscriptWriter:
     def run(self, info: dict[str, Any]) -> None:
         """The first line: settings (no secrets), participants, questions."""
         self._append({"type": "run", **info})
+
+    def resume(self, turns_done: int, models: dict[str, str]) -> None:
+        """Marks where a resumed run picked up (earlier lines stay as they were)."""
+        started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        self._append({"type": "resume", "started": started, "turns_done": turns_done,
+                      "models": models})  # fmt: skip
 
     def turn(self, turn: Turn) -> None:
         """One finished turn."""
@@ -72,6 +81,17 @@ class TranscriptWriter:
     def close(self) -> None:
         """Close the file."""
         self._file.close()
+
+
+def _drop_torn_tail(path: Path) -> None:
+    # A crash mid-write can leave a partial last line; appending after it would glue
+    # the next record onto it. Cut the file back to its last complete line.
+    if not path.exists():
+        return
+    with path.open("rb+") as f:
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -95,7 +115,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 
 
 def _md_escape_inline(text: str) -> str:
-    return text.replace("\n", " ").strip()
+    return sanitize(text).replace("\n", " ").strip()
 
 
 def to_markdown(records: list[dict[str, Any]]) -> str:
@@ -122,9 +142,10 @@ def to_markdown(records: list[dict[str, Any]]) -> str:
         elif r["phase"] == "discussion" and r["topic"] != topic:
             out += [f"## {_md_escape_inline(r['topic'] or '')}", ""]
         phase, topic = r["phase"], r["topic"]
-        body = r["text"].strip() or "_(no reply)_"
+        body = sanitize(r["text"]).strip() or "_(no reply)_"
         out += [f"**{r['speaker']}:** {body}", ""]
-    end = next((r for r in records if r.get("type") == "end"), None)
+    ends = [r for r in records if r.get("type") == "end"]
+    end = ends[-1] if ends else None
     if end:
         out += ["---", "", f"Run ended: {end.get('status')}.", ""]
     return "\n".join(out)

@@ -1,0 +1,209 @@
+"""Crash safety, interrupts and resume, on real subprocesses against the dummy server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from roundtable.cli import main
+from roundtable.transcript import read_records
+
+TURNS = "8"
+
+
+def env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ROUNDTABLE_"))}
+
+
+def start(table: Path, out: Path, url: str, *extra: str) -> subprocess.Popen:
+    argv = [
+        sys.executable,
+        "-m",
+        "roundtable",
+        "--table",
+        str(table),
+        "--out",
+        str(out),
+        "--base-url",
+        url,
+        "--seed",
+        "21",
+        "--turns",
+        TURNS,
+        "--retry-wait",
+        "0.01",
+        *extra,
+    ]
+    return subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env()
+    )
+
+
+def wait_for_turns(out: Path, n: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        path = out / "transcript.jsonl"
+        if path.exists() and sum(r["type"] == "turn" for r in read_records(path)) >= n:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    raise AssertionError("the run did not reach the turn in time")
+
+
+def turns(out: Path) -> list[tuple[int, str, str]]:
+    return [
+        (r["index"], r["speaker"], r["text"])
+        for r in read_records(out / "transcript.jsonl")
+        if r["type"] == "turn"
+    ]
+
+
+@pytest.fixture
+def paced(dummy):
+    # Slow enough that a signal lands mid-run, fast enough for a test.
+    return dummy(tokens_per_second=150)
+
+
+@pytest.fixture
+def reference(paced, table, tmp_path) -> list[tuple[int, str, str]]:
+    """The same seeded run, never interrupted."""
+    argv = [
+        "--table",
+        str(table),
+        "--out",
+        str(tmp_path / "ref"),
+        "--base-url",
+        paced.base_url,
+        "--seed",
+        "21",
+        "--turns",
+        TURNS,
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    return turns(tmp_path / "ref")
+
+
+def resume(out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "roundtable", "--resume", str(out), "--quiet", *extra],
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_saves_turns_prints_resume_command_and_resume_matches(
+    paced, table, tmp_path, reference, sig
+):
+    out = tmp_path / "run"
+    proc = start(table, out, paced.base_url)
+    wait_for_turns(out, 3, proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert f"Resume with: python -m roundtable --resume {out}" in err and "Traceback" not in err
+    records = read_records(out / "transcript.jsonl")
+    assert records[-1] == {"type": "end", "status": "interrupted"}
+    done = turns(out)
+    assert 3 <= len(done) < len(reference) and done == reference[: len(done)]
+    again = resume(out)
+    assert again.returncode == 0, again.stderr
+    assert turns(out) == reference  # same turns, none duplicated or skipped
+    assert read_records(out / "transcript.jsonl")[-1] == {"type": "end", "status": "completed"}
+
+
+def test_kill_9_loses_at_most_the_turn_in_progress(paced, table, tmp_path, reference):
+    out = tmp_path / "run"
+    proc = start(table, out, paced.base_url)
+    wait_for_turns(out, 2, proc)
+    proc.kill()
+    proc.communicate(timeout=30)
+    done = turns(out)
+    assert done == reference[: len(done)] and len(done) >= 2
+    # A crash in the middle of a write leaves a torn line: tolerated, then cut away.
+    with (out / "transcript.jsonl").open("a") as f:
+        f.write('{"type": "turn", "index": 9')
+    assert turns(out) == done
+    again = resume(out)
+    assert again.returncode == 0, again.stderr
+    assert turns(out) == reference
+
+
+def test_server_down_fails_cleanly_and_the_run_resumes_elsewhere(dummy, table, tmp_path, reference):
+    server = dummy(tokens_per_second=150)
+    out = tmp_path / "run"
+    proc = start(table, out, server.base_url, "--retries", "1")
+    wait_for_turns(out, 2, proc)
+    server.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    lines = [x for x in err.splitlines() if x.startswith("Error: ")]
+    assert len(lines) == 1 and "Traceback" not in err
+    assert lines[0].startswith(f"Error: {server.base_url}: unreachable after 2 attempts")
+    assert lines[0].endswith(f"resume with: python -m roundtable --resume {out}")
+    assert read_records(out / "transcript.jsonl")[-1]["status"] == "failed"
+    other = dummy()
+    again = resume(out, "--base-url", other.base_url)
+    assert again.returncode == 0, again.stderr
+    assert turns(out) == reference
+
+
+def test_resume_a_completed_run_says_so(table, tmp_path, capsys):
+    out = tmp_path / "done"
+    assert (
+        main(["--table", str(table), "--offline", "--turns", "2", "--out", str(out), "--quiet"])
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["--resume", str(out)]) == 0
+    assert "already complete (3 turns); nothing to resume" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--turns", "20"], "--turns: cannot be changed when resuming"),
+        (["--out", "x"], "--out: a resumed run continues in its own directory"),
+    ],
+    ids=["turns", "out"],
+)
+def test_resume_refuses_to_change_the_discussion(table, tmp_path, capsys, argv, message):
+    out = tmp_path / "done"
+    assert (
+        main(["--table", str(table), "--offline", "--turns", "2", "--out", str(out), "--quiet"])
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["--resume", str(out), *argv]) == 2
+    assert capsys.readouterr().err.startswith(f"Error: {message}")
+
+
+def test_resume_of_a_missing_or_foreign_directory(tmp_path, capsys):
+    assert main(["--resume", str(tmp_path)]) == 2
+    assert "no transcript.jsonl here" in capsys.readouterr().err
+    (tmp_path / "transcript.jsonl").write_text('{"type": "turn"}\n')
+    assert main(["--resume", str(tmp_path)]) == 2
+    assert "no complete run record on line 1" in capsys.readouterr().err
+
+
+def test_resume_uses_the_recorded_files_not_the_edited_ones(paced, table, tmp_path, reference):
+    out = tmp_path / "run"
+    proc = start(table, out, paced.base_url)
+    wait_for_turns(out, 2, proc)
+    proc.kill()
+    proc.communicate(timeout=30)
+    for name in ("participants", "task", "prompts"):
+        for f in (table / name).iterdir():
+            f.write_text("broken {{")  # the table changed since: the run does not care
+    again = resume(out)
+    assert again.returncode == 0, again.stderr
+    assert turns(out) == reference
