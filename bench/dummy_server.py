@@ -21,9 +21,9 @@ from pathlib import Path
 # import path so that `import dummy_server` finds the package, not this script.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import openai  # noqa: E402
+import openai
 
-from dummy_server import BackgroundServer  # noqa: E402
+from dummy_server import BackgroundServer
 
 MESSAGES = [
     {"role": "system", "content": "You are Ada, a careful engineer at a roundtable."},

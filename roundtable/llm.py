@@ -6,7 +6,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,22 @@ class IncompleteStream(Exception):
     def __init__(self, partial: str) -> None:
         super().__init__("the stream ended before the reply was finished")
         self.partial = partial
+
+
+class HTTPStatusError(Exception):
+    """A non-2xx answer to a request roundtable sent itself (the streaming path)."""
+
+    def __init__(self, status: int, message: str, headers: Any) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status, self.message, self.headers = status, message, headers
+
+
+def _status(exc: Exception) -> tuple[int, str, Any]:
+    """(status, message, headers) of an HTTP error from either path."""
+    if isinstance(exc, HTTPStatusError):
+        return exc.status, exc.message, exc.headers
+    assert isinstance(exc, openai.APIStatusError)
+    return exc.status_code, _message(exc), exc.response.headers
 
 
 class ContextOverflow(Exception):
@@ -106,10 +122,16 @@ class ChatClient:
         self._timeout = timeout
         # Retries are ours: the openai client's would retry a chat-template error (HTTP
         # 500 on llama.cpp) and ignore what the error says.
+        # One connection pool (and one TLS setup) for both the openai client and the
+        # requests roundtable sends itself.
+        self._http = _httpx.Client(timeout=timeout)
         self._client = openai.OpenAI(
-            base_url=self.base_url, api_key=api_key, timeout=timeout, max_retries=0
+            base_url=self.base_url,
+            api_key=api_key,
+            timeout=timeout,
+            max_retries=0,
+            http_client=self._http,
         )
-        self._http: _httpx.Client | None = None
         self._rng = random.Random()
 
     @property
@@ -125,41 +147,44 @@ class ChatClient:
     def close(self) -> None:
         """Release connections."""
         self._client.close()
-        if self._http is not None:
-            self._http.close()
+        self._http.close()
 
     # -- errors and retries -----------------------------------------------------------
     def _fail(self, exc: Exception, tries: int = 1) -> ServerError:
         after = f" after {tries} attempts" if tries > 1 else ""
-        if isinstance(exc, openai.APITimeoutError):
+        if isinstance(exc, (openai.APITimeoutError, _httpx.TimeoutException)):
             return ServerError(
                 f"{self.where}: no answer within the timeout{after}; raise --timeout or "
                 "check the server"
             )
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__ or exc
+        if isinstance(exc, (openai.APIConnectionError, _httpx.TransportError)):
+            cause = exc.__cause__ if isinstance(exc, openai.APIConnectionError) else exc
             return ServerError(
-                f"{self.where}: unreachable{after} ({type(cause).__name__}); start the server "
-                "or check --base-url"
+                f"{self.where}: unreachable{after} ({type(cause or exc).__name__}); start the "
+                "server or check --base-url"
             )
-        if isinstance(exc, openai.AuthenticationError):
-            return ServerError(
-                f"{self.where}: the server rejected the API key (401); set the environment "
-                "variable named by api_key_env (default OPENAI_API_KEY)"
-            )
-        if isinstance(exc, openai.NotFoundError) and self.model:
-            return ServerError(
-                f"{self.where}: not found (404) for model {self.model!r}; check --model "
-                "and --base-url (it usually ends in /v1)"
-            )
-        if isinstance(exc, openai.APIStatusError):
-            return ServerError(f"{self.where}: HTTP {exc.status_code}{after}: {_message(exc)}")
+        if isinstance(exc, (openai.APIStatusError, HTTPStatusError)):
+            status, text, _ = _status(exc)
+            if status == 401:
+                return ServerError(
+                    f"{self.where}: the server rejected the API key (401); set the environment "
+                    "variable named by api_key_env (default OPENAI_API_KEY)"
+                )
+            if status == 404 and self.model:
+                return ServerError(
+                    f"{self.where}: not found (404) for model {self.model!r}; check --model "
+                    "and --base-url (it usually ends in /v1)"
+                )
+            return ServerError(f"{self.where}: HTTP {status}{after}: {text}")
         return ServerError(f"{self.where}: {exc}")
 
     def _wait(self, attempt: int, exc: Exception) -> float:
         """Seconds to wait before retry number `attempt`: Retry-After, else backoff."""
-        response = getattr(exc, "response", None)
-        headers = response.headers if response is not None else {}
+        if isinstance(exc, HTTPStatusError):
+            headers = exc.headers
+        else:
+            response = getattr(exc, "response", None)
+            headers = response.headers if response is not None else {}
         try:
             if headers.get("retry-after-ms"):
                 return min(float(headers["retry-after-ms"]) / 1000, MAX_RETRY_AFTER_S)
@@ -177,9 +202,8 @@ class ChatClient:
             attempt += 1
             try:
                 return send()
-            except openai.APIStatusError as exc:
-                text = _message(exc)
-                status = exc.status_code
+            except (openai.APIStatusError, HTTPStatusError) as exc:
+                status, text, _ = _status(exc)
                 if compat.is_template_error(status, text):
                     following = compat.stricter(self.state.mode) if self.auto else None
                     if following is None:
@@ -202,7 +226,11 @@ class ChatClient:
                 if not retryable or attempt > self.retries:
                     raise self._fail(exc, attempt) from None
                 time.sleep(self._wait(attempt, exc))
-            except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+            except (
+                openai.APIConnectionError,
+                openai.APITimeoutError,
+                _httpx.TransportError,
+            ) as exc:
                 if attempt > self.retries:
                     raise self._fail(exc, attempt) from None
                 time.sleep(self._wait(attempt, exc))
@@ -239,11 +267,13 @@ class ChatClient:
                     self.state.window = m["max_model_len"]
         return self.state.window
 
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}", "Accept": "text/event-stream"}
+
     def _post_root(self, path: str, body: dict[str, Any]) -> Any:
-        if self._http is None:
-            self._http = _httpx.Client(timeout=min(self._timeout, 30.0))
-        headers = {"Authorization": f"Bearer {self._api_key}"}
-        response = self._http.post(self.root_url + path, json=body, headers=headers)
+        response = self._http.post(
+            self.root_url + path, json=body, headers=self._headers(), timeout=min(self._timeout, 30)
+        )
         response.raise_for_status()
         return response.json()
 
@@ -372,50 +402,77 @@ class ChatClient:
         start: float,
         on_text: Callable[[str], bool | None] | None,
     ) -> Completion:
-        stream = self._client.chat.completions.create(
-            **params, stream=True, stream_options={"include_usage": True}
-        )
+        # Sent and parsed here rather than through the openai client: its request
+        # validation and per-chunk model objects cost several times more CPU than all of
+        # roundtable's own work per turn (bench/overhead.py). Same wire format.
         parts: list[str] = []
         finish: str | None = None
-        usage = None
+        usage: dict[str, Any] | None = None
         first: float | None = None
-        try:
-            for chunk in stream:
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                for choice in chunk.choices:
-                    delta = choice.delta.content if choice.delta else None
-                    if delta:
-                        if first is None:
-                            first = time.perf_counter() - start
-                        parts.append(delta)
-                        if on_text and on_text(delta) is False:
-                            finish = "client_stop"
-                            break
-                    if choice.finish_reason:
-                        finish = choice.finish_reason
-                if finish == "client_stop":
-                    break
-        except (openai.APIError, _httpx.TransportError) as exc:
-            # A stream that broke after it started (a mid-stream error event or a cut
-            # connection): never retried blindly; the caller starts the turn again.
-            if isinstance(exc, openai.APIStatusError):
-                raise
-            raise IncompleteStream("".join(parts)) from exc
-        finally:
-            stream.close()
+        body = {**params, "stream": True, "stream_options": {"include_usage": True}}
+        body.update(body.pop("extra_body", None) or {})
+        with self._http.stream(
+            "POST", self.base_url + "/chat/completions", json=body, headers=self._headers()
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise HTTPStatusError(
+                    response.status_code, _body_message(response), response.headers
+                )
+            try:
+                for event in _sse_events(response.iter_lines()):
+                    if event == "[DONE]":
+                        # Read on to the end of the body so the connection can be reused.
+                        continue
+                    chunk = json.loads(event)
+                    if not isinstance(chunk, dict) or "error" in chunk:
+                        raise IncompleteStream("".join(parts))  # an error event mid-stream
+                    if chunk.get("usage"):
+                        usage = chunk["usage"]
+                    for choice in chunk.get("choices") or ():
+                        delta = (choice.get("delta") or {}).get("content")
+                        if delta:
+                            if first is None:
+                                first = time.perf_counter() - start
+                            parts.append(delta)
+                            if on_text and on_text(delta) is False:
+                                finish = "client_stop"
+                                break
+                        if choice.get("finish_reason"):
+                            finish = choice["finish_reason"]
+                    if finish == "client_stop":
+                        break  # the rest is not needed: close instead of reading on
+            except (_httpx.TransportError, ValueError) as exc:
+                # A cut connection or a garbled event after the stream started: never
+                # retried blindly; the caller starts the turn again.
+                raise IncompleteStream("".join(parts)) from exc
         text = "".join(parts)
         if finish is None:
             raise IncompleteStream(text)
         return Completion(
             text=text,
             finish_reason=finish,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
+            prompt_tokens=int(usage.get("prompt_tokens", 0)) if usage else 0,
+            completion_tokens=int(usage.get("completion_tokens", 0)) if usage else 0,
             tokens_source="stream_usage" if usage else "none",
             latency_s=time.perf_counter() - start,
             first_token_s=first,
         )
+
+
+def _sse_events(lines: Iterable[str]) -> Iterator[str]:
+    """The data of each server-sent event (data lines joined; comments skipped)."""
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip(" "))
+        # other fields (event:, id:, retry:) and ':' comments carry nothing we use
+    if data:
+        yield "\n".join(data)
 
 
 def _token_count(data: Any) -> int | None:
@@ -432,21 +489,30 @@ def _estimate_prompt(messages: Sequence[dict[str, Any]]) -> int:
     return sum(estimate_tokens(str(m.get("content", ""))) + 4 for m in messages)
 
 
-def _message(exc: openai.APIStatusError) -> str:
-    body = exc.body
+def _body_message(response: Any) -> str:
+    """The error message in a failed response's body (OpenAI, vLLM, TGI or plain text)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return str(response.text)[:300] or f"HTTP {response.status_code}"
+    return _message_of(body) or f"HTTP {response.status_code}"
+
+
+def _message_of(body: Any) -> str | None:
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])[:300]
         if isinstance(inner, str):
             return inner[:300]
-        if isinstance(body.get("message"), str):
-            return str(body["message"])[:300]
-        if isinstance(body.get("detail"), str):
-            return str(body["detail"])[:300]
+        for key in ("message", "detail"):
+            if isinstance(body.get(key), str):
+                return str(body[key])[:300]
     if isinstance(body, str) and body:
         return body[:300]
-    try:
-        return json.dumps(body)[:300] if body else str(exc.message)[:300]
-    except (TypeError, ValueError):
-        return str(exc.message)[:300]
+    return None
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    """The error message of an openai-client status error."""
+    return _message_of(exc.body) or str(exc.message)[:300]
