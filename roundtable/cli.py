@@ -13,7 +13,8 @@ from typing import Any, NoReturn
 from . import __version__
 from .display import Display
 from .errors import InputError, RoundtableError, ServerError
-from .run import Discussion, Table, build_clients, default_out_dir, load_run, load_table
+from .run import Discussion
+from .table import Table, build_clients, default_out_dir, load_run, load_table
 
 _DESCRIPTION = """\
 Simulate a roundtable discussion between LLM personas.

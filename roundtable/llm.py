@@ -6,7 +6,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ except ImportError:  # pragma: no cover - depends on the installed openai
 from . import compat
 from .config import redact_url
 from .errors import ServerError
+from .wire import body_message, message_of, sse_events, token_count
 
 MAX_RETRY_AFTER_S = 60.0
 # Where servers offer a tokenizer (vLLM and llama.cpp at /tokenize, llama-cpp-python
@@ -288,7 +289,7 @@ class ChatClient:
                 data = self._post_root(path, body)
             except (_httpx.HTTPError, ValueError):
                 continue
-            count = _token_count(data)
+            count = token_count(data)
             if count is not None:
                 self.state.tokenizer, self.state.tokenizer_checked = path, True
                 return count
@@ -417,10 +418,10 @@ class ChatClient:
             if response.status_code >= 400:
                 response.read()
                 raise HTTPStatusError(
-                    response.status_code, _body_message(response), response.headers
+                    response.status_code, body_message(response), response.headers
                 )
             try:
-                for event in _sse_events(response.iter_lines()):
+                for event in sse_events(response.iter_lines()):
                     if event == "[DONE]":
                         # Read on to the end of the body so the connection can be reused.
                         continue
@@ -460,59 +461,10 @@ class ChatClient:
         )
 
 
-def _sse_events(lines: Iterable[str]) -> Iterator[str]:
-    """The data of each server-sent event (data lines joined; comments skipped)."""
-    data: list[str] = []
-    for line in lines:
-        if not line:
-            if data:
-                yield "\n".join(data)
-                data = []
-        elif line.startswith("data:"):
-            data.append(line[5:].lstrip(" "))
-        # other fields (event:, id:, retry:) and ':' comments carry nothing we use
-    if data:
-        yield "\n".join(data)
-
-
-def _token_count(data: Any) -> int | None:
-    if not isinstance(data, dict):
-        return None
-    if isinstance(data.get("count"), int):
-        return int(data["count"])
-    if isinstance(data.get("tokens"), list):
-        return len(data["tokens"])
-    return None
-
-
 def _estimate_prompt(messages: Sequence[dict[str, Any]]) -> int:
     return sum(estimate_tokens(str(m.get("content", ""))) + 4 for m in messages)
 
 
-def _body_message(response: Any) -> str:
-    """The error message in a failed response's body (OpenAI, vLLM, TGI or plain text)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return str(response.text)[:300] or f"HTTP {response.status_code}"
-    return _message_of(body) or f"HTTP {response.status_code}"
-
-
-def _message_of(body: Any) -> str | None:
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])[:300]
-        if isinstance(inner, str):
-            return inner[:300]
-        for key in ("message", "detail"):
-            if isinstance(body.get(key), str):
-                return str(body[key])[:300]
-    if isinstance(body, str) and body:
-        return body[:300]
-    return None
-
-
 def _message(exc: openai.APIStatusError) -> str:
     """The error message of an openai-client status error."""
-    return _message_of(exc.body) or str(exc.message)[:300]
+    return message_of(exc.body) or str(exc.message)[:300]

@@ -1,0 +1,139 @@
+"""A table: loading and validating it from its directory, or from a recorded run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .config import Settings, api_key, check, from_string, load_settings
+from .errors import InputError
+from .llm import ChatClient
+from .personas import Persona, load_personas
+from .prompts import Prompts
+from .task import Task, load_task
+from .transcript import read_records
+
+
+@dataclass(frozen=True)
+class Table:
+    """A validated table directory: personas, task, settings and templates."""
+
+    directory: Path
+    personas: tuple[Persona, ...]
+    task: Task
+    settings: Settings
+    config_file: Path | None
+    prompts: Prompts
+
+
+def load_table(
+    directory: Path,
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Table:
+    """Load and validate everything a run needs, before any model call."""
+    if not directory.is_dir():
+        raise InputError(f"{directory}: table directory not found; pass --table DIR")
+    if config_file is not None and not config_file.is_file():
+        raise InputError(f"{config_file}: config file not found (--config)")
+    settings, used = load_settings(directory, config_file, env, flags)
+    personas = tuple(load_personas(directory / "participants"))
+    task = load_task(directory / "task")
+    prompts = Prompts(directory, task, personas)
+    return Table(directory, personas, task, settings, used, prompts)
+
+
+def build_clients(
+    table: Table,
+    default_url: str,
+    *,
+    offline: bool = False,
+    env: Mapping[str, str] | None = None,
+    notice: Callable[[str], None] | None = None,
+) -> dict[str, ChatClient]:
+    """A client per persona; personas that share an endpoint share a client."""
+    s = table.settings
+    shared: dict[tuple[str, str | None, str], ChatClient] = {}
+    clients = {}
+    for p in table.personas:
+        url = default_url if offline else (p.base_url or default_url)
+        model = p.model or (s.model if url == default_url else None)
+        key_env = p.api_key_env or s.api_key_env
+        key = (url, model, key_env)
+        if key not in shared:
+            secret = "offline" if offline else api_key(replace(s, api_key_env=key_env), env)
+            shared[key] = ChatClient(
+                url,
+                secret,
+                model,
+                s.timeout,
+                compat_mode=s.compat,
+                retries=s.retries,
+                retry_wait=s.retry_wait,
+                notice=notice,
+            )
+        clients[p.name] = shared[key]
+    return clients
+
+
+def default_out_dir(table_dir: Path) -> Path:
+    """outputs/<timestamp>/ inside the table, made unique."""
+    stamp = dt.datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
+    base = table_dir / "outputs" / stamp
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{stamp}-{n}")
+    return candidate
+
+
+# Settings a resumed run may take from flags: where and how to reach the model, never
+# what the discussion is.
+RESUME_FLAGS = ("base_url", "model", "api_key_env", "timeout", "retries", "retry_wait", "compat",
+                "stream")  # fmt: skip
+
+
+def load_run(run_dir: Path, flags: Mapping[str, Any]) -> tuple[Table, dict[str, Any]]:
+    """Rebuild a recorded run's table from its transcript (not from the files, which may
+    have changed since). Returns the table and {"run", "turns", "status"}."""
+    jsonl = run_dir / "transcript.jsonl"
+    if not jsonl.is_file():
+        raise InputError(
+            f"{run_dir}: no transcript.jsonl here; pass the run directory a run printed"
+        )
+    records = read_records(jsonl)
+    run = records[0] if records else {}
+    needed = ("settings", "participants", "questions", "task", "prompts")
+    if run.get("type") != "run" or any(k not in run for k in needed):
+        raise InputError(f"{jsonl}: no complete run record on line 1; cannot resume this run")
+    for name in flags:
+        if name not in RESUME_FLAGS:
+            raise InputError(
+                f"--{name.replace('_', '-')}: cannot be changed when resuming (the run's own "
+                "settings are used); only the endpoint flags can"
+            )
+    values = {}
+    for key, value in run["settings"].items():
+        values[key] = check(key, value, f"{jsonl}: settings.{key}")
+    for key, raw in flags.items():
+        values[key] = check(key, from_string(key, raw) if isinstance(raw, str) else raw, f"--{key}")
+    settings = Settings(**values)
+    if settings.base_url and "***@" in settings.base_url and "base_url" not in flags:
+        raise InputError(
+            f"{jsonl}: the run's base_url held credentials, which are not recorded; "
+            "pass --base-url again"
+        )
+    source = f"{jsonl}: participants"
+    personas = tuple(Persona.from_dict(p, source=source) for p in run["participants"])
+    task = Task(questions=tuple(run["questions"]), **run["task"])
+    directory = Path(run["table"])
+    prompts = Prompts(directory, task, personas, sources=run["prompts"])
+    turns = [r for r in records if r.get("type") == "turn"]
+    ends = [r for r in records if r.get("type") == "end"]
+    status = ends[-1]["status"] if ends and records[-1].get("type") == "end" else "unfinished"
+    table = Table(directory, personas, task, settings, None, prompts)
+    return table, {"run": run, "turns": turns, "status": status}

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pytest
+
+from roundtable.wire import message_of, sse_events, token_count
+
+
+def test_sse_events_join_data_lines_and_skip_comments_and_other_fields():
+    lines = [": ping", "", "event: message", 'data: {"a":', 'data: 1}', "", "id: 3",
+             "data:[DONE]", ""]  # fmt: skip
+    assert list(sse_events(lines)) == ['{"a":\n1}', "[DONE]"]
+    assert list(sse_events(["data: tail-without-blank-line"])) == ["tail-without-blank-line"]
+
+
+@pytest.mark.parametrize(
+    "body,expected",
+    [
+        ({"error": {"message": "vLLM >= 0.10.1", "type": "x"}}, "vLLM >= 0.10.1"),
+        ({"object": "error", "message": "older vLLM"}, "older vLLM"),
+        ({"error": "TGI style", "error_type": "template_error"}, "TGI style"),
+        ({"detail": "Not Found"}, "Not Found"),
+        ("plain text", "plain text"),
+        ({}, None),
+    ],
+    ids=["openai", "vllm-flat", "tgi", "fastapi", "text", "empty"],
+)
+def test_error_messages_from_every_server_shape(body, expected):
+    assert message_of(body) == expected
+
+
+def test_token_count_shapes():
+    assert token_count({"count": 4, "tokens": [1]}) == 4
+    assert token_count({"tokens": [1, 2, 3]}) == 3
+    assert token_count({"detail": "Not Found"}) is None and token_count([1]) is None
