@@ -215,39 +215,10 @@ def test_api_keys_never_appear_anywhere(dummy, table, tmp_path, capsys, monkeypa
     secret = "sk-test-DO-NOT-LEAK-1234"
     server = dummy(api_key=secret)
     monkeypatch.setenv("OPENAI_API_KEY", secret)
-    out = tmp_path / "o"
-    assert (
-        main(
-            [
-                "--table",
-                str(table),
-                "--base-url",
-                server.base_url,
-                "--turns",
-                "3",
-                "-v",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    argv = ["--table", str(table), "--base-url", server.base_url, "--turns", "3"]
+    assert main([*argv, "-v", "--out", str(tmp_path / "o")]) == 0
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-ALSO-SECRET")
-    assert (
-        main(
-            [
-                "--table",
-                str(table),
-                "--base-url",
-                server.base_url,
-                "--turns",
-                "3",
-                "--out",
-                str(tmp_path / "o2"),
-            ]
-        )
-        == 1
-    )
+    assert main([*argv, "--out", str(tmp_path / "o2")]) == 1
     shown = capsys.readouterr()
     files = "".join(p.read_text() for p in tmp_path.glob("o*/*") if p.is_file())
     for text in (shown.out, shown.err, files):

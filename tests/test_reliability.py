@@ -121,12 +121,17 @@ def test_interrupt_saves_turns_prints_resume_command_and_resume_matches(
     assert read_records(out / "transcript.jsonl")[-1] == {"type": "end", "status": "completed"}
 
 
-def test_kill_9_loses_at_most_the_turn_in_progress(paced, table, tmp_path, reference):
-    out = tmp_path / "run"
-    proc = start(table, out, paced.base_url)
-    wait_for_turns(out, 2, proc)
+def killed_after(table: Path, out: Path, url: str, n: int) -> None:
+    """Start a run and kill -9 it once n turns are on disk."""
+    proc = start(table, out, url)
+    wait_for_turns(out, n, proc)
     proc.kill()
     proc.communicate(timeout=30)
+
+
+def test_kill_9_loses_at_most_the_turn_in_progress(paced, table, tmp_path, reference):
+    out = tmp_path / "run"
+    killed_after(table, out, paced.base_url, 2)
     done = turns(out)
     assert done == reference[: len(done)] and len(done) >= 2
     # A crash in the middle of a write leaves a torn line: tolerated, then cut away.
@@ -197,10 +202,7 @@ def test_resume_of_a_missing_or_foreign_directory(tmp_path, capsys):
 
 def test_resume_uses_the_recorded_files_not_the_edited_ones(paced, table, tmp_path, reference):
     out = tmp_path / "run"
-    proc = start(table, out, paced.base_url)
-    wait_for_turns(out, 2, proc)
-    proc.kill()
-    proc.communicate(timeout=30)
+    killed_after(table, out, paced.base_url, 2)
     for name in ("participants", "task", "prompts"):
         for f in (table / name).iterdir():
             f.write_text("broken {{")  # the table changed since: the run does not care
