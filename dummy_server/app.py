@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from .markov import MarkovGenerator, message_text, pieces, render_chat, token_ids, tokenize
 
-QUIRKS = ("no-system-role", "alternating-roles", "ramble")
+QUIRKS = ("no-system-role", "alternating-roles", "ramble", "no-stream-options")
 ROLES = ("system", "developer", "user", "assistant", "tool")
 TEMPLATE_ERROR = "Conversation roles must alternate user/assistant/user/assistant/..."
 MAX_BODY_BYTES = 1024 * 1024
@@ -161,7 +161,12 @@ class _ChatRequest:
     stop: tuple[str, ...]
 
 
-def _parse_chat(body: dict[str, Any]) -> _ChatRequest:
+def _parse_chat(body: dict[str, Any], quirks: frozenset[str] = frozenset()) -> _ChatRequest:
+    if "no-stream-options" in quirks and "stream_options" in body:
+        # As a strict server (pydantic, extra fields forbidden) answers.
+        raise ApiError(
+            422, "stream_options: Extra inputs are not permitted", param="stream_options"
+        )
     messages = _check_messages(body.get("messages"))
     model = body.get("model")
     if model is not None and not isinstance(model, str):
@@ -343,7 +348,7 @@ def create_app(config: ServerConfig | Mapping[str, Any] | None = None) -> Flask:
 
     @app.post("/v1/chat/completions")
     def chat() -> Response:
-        req = _parse_chat(_read_json())
+        req = _parse_chat(_read_json(), cfg.quirks)
         if cfg.fail_rate and faults.draw() < cfg.fail_rate:
             if faults.draw() < 0.5:
                 raise ApiError(500, "Simulated server failure.", "server_error")

@@ -87,6 +87,7 @@ class ClientState:
     streaming: bool = True
     tokenizer: str | None = None  # the path that worked
     tokenizer_checked: bool = False
+    stream_usage: bool = True  # False once a server refuses stream_options
     window: int | None = None
     window_checked: bool = False
     notices: list[str] = field(default_factory=list)
@@ -220,6 +221,12 @@ class ChatClient:
                     self.state.notices.append(note)
                     self._notice(note)
                     attempt -= 1  # a layout change is not a failed attempt
+                    continue
+                if status in (400, 422) and "stream_options" in text and self.state.stream_usage:
+                    # An older or strict server that rejects the field: ask without it
+                    # (token counts then come from its tokenizer or an estimate).
+                    self.state.stream_usage = False
+                    attempt -= 1
                     continue
                 if compat.is_context_error(status, text):
                     raise ContextOverflow(compat.context_limit(text), text) from None
@@ -410,7 +417,9 @@ class ChatClient:
         finish: str | None = None
         usage: dict[str, Any] | None = None
         first: float | None = None
-        body = {**params, "stream": True, "stream_options": {"include_usage": True}}
+        body = {**params, "stream": True}
+        if self.state.stream_usage:
+            body["stream_options"] = {"include_usage": True}
         body.update(body.pop("extra_body", None) or {})
         with self._http.stream(
             "POST", self.base_url + "/chat/completions", json=body, headers=self._headers()

@@ -119,3 +119,13 @@ def test_unreachable_server_error_names_the_url(dummy):
         ask(client)
     assert "http://127.0.0.1:9/v1: unreachable after 2 attempts" in str(exc.value)
     assert "sk-secret" not in str(exc.value)
+
+
+def test_a_server_that_rejects_stream_options_is_asked_without_them(dummy):
+    client = make(dummy(quirks={"no-stream-options"}), retry_wait=5)
+    seen = []
+    first = ask(client, on_text=seen.append, prompt_tokens_hint=50)
+    assert first.text == "".join(seen) and not client.state.stream_usage
+    assert first.tokens_source == "tokenizer" and first.prompt_tokens == 50
+    assert first.completion_tokens == len(first.text.split())
+    assert ask(client).text  # no second refusal
