@@ -34,6 +34,8 @@ examples:
 settings precedence: flag > environment (ROUNDTABLE_<NAME>, OPENAI_BASE_URL) > roundtable.yaml
 > default. The API key is read from the variable named by api_key_env (OPENAI_API_KEY);
 without one a placeholder is sent, which local servers accept.
+
+commands: run (the default; `run` may be left out), check (see `roundtable check --help`).
 """
 
 
@@ -139,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="{run,check}", parser_class=_Parser)
     run = sub.add_parser(
         "run",
+        prog="roundtable [run]",
         help="run a discussion (the default)",
         description=_DESCRIPTION,
         epilog=_EPILOG,
@@ -280,9 +283,9 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (
-        argv[0] not in ("run", "check") and argv[0] not in ("-h", "--help", "--version")
-    ):
+    # `run` is the default command, its help included: `roundtable --help` shows run's
+    # options (the subcommand list is in its epilog).
+    if not argv or argv[0] not in ("run", "check", "--version"):
         argv.insert(0, "run")
     try:
         args = build_parser().parse_args(argv)
