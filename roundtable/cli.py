@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
+from .config import redact_url
 from .display import Display
 from .errors import InputError, RoundtableError, ServerError
 from .run import Discussion
@@ -194,12 +195,15 @@ def _check(table: Table) -> int:
     for p in table.personas:
         print(f"    {p.name:<12} {p.full_name}  (creativity {p.creativity}, "
               f"temperature {s.temperature(p.creativity)})")  # fmt: skip
+        if p.base_url or p.model:
+            where = redact_url(p.base_url) or "the table's endpoint"
+            print(f"    {'':<12} own endpoint: {where}, model {p.model or '(first listed)'}")
     print(f"  questions ({len(table.task.questions)}):")
     for q in table.task.questions:
         print(f"    - {q}")
     print(f"  turns {s.turns} (wrap-up {s.wrap_up_turns}) + summary; ~{s.turns_per_topic} per "
           f"question; max_tokens {s.max_tokens}; seed {s.seed}")  # fmt: skip
-    where = s.base_url or "offline dummy model (no base_url set)"
+    where = redact_url(s.base_url) or "offline dummy model (no base_url set)"
     print(f"  endpoint: {where}; model {s.model or '(first listed)'}")
     return 0
 

@@ -75,9 +75,13 @@ def test_unreachable_server_exits_1(table, capsys):
 
 
 def test_check_summarises_the_table(table, capsys):
+    path = table / "participants" / "role2.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "model": "fast",
+                                "base_url": "http://u:pw@gpu:8000/v1"}))  # fmt: skip
     assert main(["check", "--table", str(table), "--turns", "20"]) == 0
     out = capsys.readouterr().out
     assert "OK" in out and "Amara" in out and "questions (4)" in out and "turns 20" in out
+    assert "own endpoint: http://***@gpu:8000/v1, model fast" in out and "pw" not in out
 
 
 def test_help_and_version(capsys):
