@@ -7,7 +7,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import openai
@@ -90,7 +90,7 @@ class ClientState:
     stream_usage: bool = True  # False once a server refuses stream_options
     window: int | None = None
     window_checked: bool = False
-    notices: list[str] = field(default_factory=list)
+    models: list[dict[str, Any]] | None = None  # the server's listing, asked once
 
 
 class ChatClient:
@@ -218,7 +218,6 @@ class ChatClient:
                         f"roundtable: {self.where} rejected the message layout ({text[:80]}); "
                         f"using compat mode '{following}' from now on"
                     )
-                    self.state.notices.append(note)
                     self._notice(note)
                     attempt -= 1  # a layout change is not a failed attempt
                     continue
@@ -255,11 +254,13 @@ class ChatClient:
         return self.model
 
     def _models(self) -> list[dict[str, Any]]:
-        try:
-            page = self._with_retries(lambda: self._client.models.list())
-        except openai.OpenAIError as exc:
-            raise self._fail(exc) from None
-        return [m.model_dump() for m in page.data]
+        if self.state.models is None:
+            try:
+                page = self._with_retries(lambda: self._client.models.list())
+            except openai.OpenAIError as exc:
+                raise self._fail(exc) from None
+            self.state.models = [m.model_dump() for m in page.data]
+        return self.state.models
 
     def context_window(self) -> int | None:
         """The model's context size, as the server reports it (vLLM: max_model_len)."""

@@ -7,7 +7,6 @@ and resumable.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -230,8 +229,3 @@ class Moderator:
         self.last_speaker = plan.speaker
         self._next_by_mention = self.mentioned(text, plan.speaker)
         self._advance()
-
-
-def expected_topics(turns: int, turns_per_topic: int) -> int:
-    """Roughly how many topics a discussion of `turns` turns reaches (for summaries)."""
-    return max(1, math.ceil(turns / turns_per_topic))

@@ -102,11 +102,6 @@ class Persona:
         keys = ("top_p", "frequency_penalty", "presence_penalty", "extra_body")
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
-    @property
-    def endpoint(self) -> tuple[str | None, str | None, str | None]:
-        """(base_url, model, api_key_env) this persona sets; None means the table's."""
-        return self.base_url, self.model, self.api_key_env
-
     def to_dict(self) -> dict[str, Any]:
         """The persona as a plain dict (for transcripts)."""
         return asdict(self)

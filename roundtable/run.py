@@ -95,6 +95,7 @@ class Discussion:
         self.shared = SharedTranscript(self.prompts.entry, self.prompts.recap, self.count)
         self.window: int | None = None
         self._system_tokens: int | None = None
+        self._own_tokens: tuple[str, int] = ("", 0)
         self._counted_by_server = True
 
     # -- tokens and the context window --------------------------------------------------
@@ -119,7 +120,10 @@ class Discussion:
             return None
         if self._system_tokens is None:
             self._system_tokens = self.count(self.system)
-        fixed = self._system_tokens + self.count(own) + MESSAGE_OVERHEAD
+        if self._own_tokens[0] != own:
+            # A turn's own part is the same for every attempt: count it once.
+            self._own_tokens = (own, self.count(own))
+        fixed = self._system_tokens + self._own_tokens[1] + MESSAGE_OVERHEAD
         margin = 8 + self.window // 50
         room = self.window - self.settings.max_tokens - fixed - margin
         if room < 64:
