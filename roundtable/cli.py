@@ -259,10 +259,11 @@ def _run(args: argparse.Namespace) -> int:
         result = discussion.run(resume)
     except KeyboardInterrupt:
         saved = (out_dir / "transcript.jsonl").exists()
-        display.abort_turn(
-            "interrupted; the finished turns are saved. Resume with: " + again
+        display.abort_turn()
+        display.result(
+            "roundtable: interrupted; the finished turns are saved. Resume with: " + again
             if saved
-            else "interrupted"
+            else "roundtable: interrupted"
         )
         return 130
     except ServerError as exc:
@@ -276,7 +277,7 @@ def _run(args: argparse.Namespace) -> int:
         if server is not None:
             server.close()
     folds = f", {result.folds} folds" if result.folds else ""
-    display.notice(
+    display.result(
         f"roundtable: {result.turns} turns, {result.prompt_tokens} prompt + "
         f"{result.completion_tokens} completion tokens ({result.tokens_source}), "
         f"{result.seconds:.1f} s{folds}; transcript: {result.out_dir / 'transcript.md'}"

@@ -78,8 +78,23 @@ def wants_color(out: TextIO, flag: bool | None, env: Mapping[str, str] | None = 
     return bool(isatty and isatty())
 
 
+def _same_destination(a: TextIO, b: TextIO) -> bool:
+    """Do two streams end up in the same place (one terminal, one file, one pipe)?"""
+    if a is b:
+        return True
+    try:
+        sa, sb = os.fstat(a.fileno()), os.fstat(b.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
 class Display:
-    """Shows the discussion as it happens."""
+    """Shows the discussion as it happens.
+
+    stdout carries the discussion; stderr carries notices (hidden with quiet), debug
+    lines (only with verbose) and the result line (always).
+    """
 
     def __init__(
         self,
@@ -98,6 +113,12 @@ class Display:
         self._codes: dict[str, str] = {}
         self._sanitizer = StreamSanitizer()
         self._in_turn = False
+        # Where a notice would land on the speaker's line, it breaks the line first and
+        # the speaker's prefix is shown again before the turn goes on.
+        self._shared = _same_destination(self.out, self.err)
+        self._prefix = ""  # the current turn's name tag (and note), as written
+        self._line_open = False  # stdout has a line without its newline yet
+        self._reprefix = False  # a notice broke the current turn's line
 
     def _paint(self, text: str, code: str) -> str:
         return f"{code}{text}{Style.RESET_ALL}" if self.color and code else text
@@ -106,13 +127,44 @@ class Display:
         self.out.write(text)
         self.out.flush()
 
+    def _show(self, text: str) -> None:
+        """Write part of the current turn, after its prefix again if a notice broke it."""
+        if self._reprefix:
+            text = text.lstrip()
+            if not text:
+                return
+            text = self._prefix + text
+            self._reprefix = False
+        self._write(text)
+        self._line_open = not text.endswith("\n")
+
+    def _to_err(self, text: str) -> None:
+        """A dim line on stderr, never on a speaker's line."""
+        if self._shared:
+            if self._line_open:
+                self._write("\n")
+                self._line_open = False
+            if self._in_turn:
+                self._reprefix = True
+        print(self._paint(sanitize(text), Style.DIM), file=self.err, flush=True)
+
     def set_colors(self, names: Sequence[str], specs: Sequence[str]) -> None:
         """Give each participant its colour."""
         self._codes = {n: color_code(s) for n, s in zip(names, specs, strict=False)}
 
     def notice(self, text: str) -> None:
-        """A one-line message about the run itself (to stderr, even when quiet)."""
-        print(self._paint(sanitize(text), Style.DIM), file=self.err, flush=True)
+        """A one-line message about the run itself (to stderr; not when quiet)."""
+        if not self.quiet:
+            self._to_err(text)
+
+    def result(self, text: str) -> None:
+        """The run's result line (to stderr, even when quiet)."""
+        self._to_err(text)
+
+    def debug(self, text: str) -> None:
+        """A detail only -v asks for (to stderr)."""
+        if self.verbose:
+            self._to_err(text)
 
     def moderator(self, text: str) -> None:
         """A line from the moderator."""
@@ -129,39 +181,47 @@ class Display:
         """Start a turn: the speaker's name tag in its colour."""
         self._sanitizer = StreamSanitizer()
         self._in_turn = True
+        self._reprefix = False
+        tag = self._paint(f"{name}:", self._codes.get(name, "") + Style.BRIGHT)
+        extra = self._paint(f" ({note})", Style.DIM) if note else ""
+        self._prefix = f"{tag}{extra} "
         if not self.quiet:
-            tag = self._paint(f"{name}:", self._codes.get(name, "") + Style.BRIGHT)
-            extra = self._paint(f" ({note})", Style.DIM) if note else ""
-            self._write(f"{tag}{extra} ")
+            self._write(self._prefix)
+            self._line_open = True
 
     def text(self, delta: str) -> None:
         """Show part of a reply as it arrives."""
         safe = self._sanitizer.feed(delta)
         if safe and not self.quiet:
-            self._write(safe)
+            self._show(safe)
 
     def end_turn(self, footer: str = "") -> None:
         """Finish a turn, with an optional dim footer (tokens, time)."""
         rest = self._sanitizer.flush()
-        self._in_turn = False
-        if self.quiet:
-            return
-        line = self._paint(f"  [{footer}]", Style.DIM) if footer and self.verbose else ""
-        self._write(f"{rest}{line}\n\n")
+        if not self.quiet:
+            if rest:
+                self._show(rest)
+            line = self._paint(f"  [{footer}]", Style.DIM) if footer and self.verbose else ""
+            if self._line_open:
+                self._write(f"{line}\n\n")
+            else:  # a notice ended the line: the footer, if any, gets its own
+                self._write(f"{line}\n\n" if line else "\n")
+        self._line_open = self._in_turn = self._reprefix = False
 
-    def abort_turn(self, reason: str) -> None:
-        """A turn's stream broke; say so on its own line."""
+    def abort_turn(self, reason: str = "") -> None:
+        """A turn's stream broke: end its line, and say why (a notice) if given."""
         self._sanitizer = StreamSanitizer()
-        if self._in_turn and not self.quiet:
+        if self._line_open:
             self._write("\n")
-        self._in_turn = False
-        self.notice(f"roundtable: {reason}")
+        self._line_open = self._in_turn = self._reprefix = False
+        if reason:
+            self.notice(f"roundtable: {reason}")
 
     def prompt(self, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> None:
         """With -v: the exact request about to be sent (never the API key)."""
         if not self.verbose:
             return
-        self.err.write(self._paint(f"--- request {json.dumps(dict(params))}", Style.DIM) + "\n")
+        self._to_err(f"--- request {json.dumps(dict(params))}")
         for m in messages:
             self.err.write(self._paint(f"[{m['role']}]", Style.DIM) + "\n")
             self.err.write(sanitize(str(m["content"])) + "\n")

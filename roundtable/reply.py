@@ -2,7 +2,8 @@
 
 - a leading own name tag ("Alice:", "**Alice:**", "Alice (Dr. Alice Ray):") is dropped;
 - the reply ends where the model starts writing another participant's lines;
-- the reply ends where a sentence repeats an earlier one (small models loop).
+- the reply ends where a sentence repeats an earlier one (small models loop), also
+  on a new line or behind a list marker.
 
 Text is released as soon as it cannot be affected by any of these, so the first
 words reach the terminal without delay; only a possible tag or repeat is held back.
@@ -14,9 +15,17 @@ import re
 from collections.abc import Sequence
 
 _MAX_TAG = 120  # past this many characters the start of a reply is not a name tag
-_MIN_REPEAT = 12  # shorter sentences ("Yes.", "I agree.") may repeat naturally
+# Sentences of fewer characters and words ("Yes.", "I agree.", "Thank you.") may repeat
+# naturally; "I think so." again is a loop.
+_MIN_REPEAT = 12
+_MIN_REPEAT_WORDS = 3
+_SALVAGE_BOUND = 600  # characters read past an impersonating start to find a sentence
 _TAG_REST = re.compile(r"(?:\s*\([^)\n]*\)?)?\**\s*(?::\**)?\Z")
-_SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s)")
+# A sentence ends at its punctuation, or where its line ends.
+_SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s)|\n")
+_FINISHED = re.compile(r"[.!?]+[\"')\]]*(?=\s|\Z)")
+# A line's list marker or quote sign is not part of its sentence ("- ", "2. ", "> ").
+_MARKER = re.compile(r"\s*(?:(?:[-*+>\u2022]|\d+[.)])(?=\s|\Z)\s*)*")
 
 
 def _names(names: Sequence[str]) -> str:
@@ -29,7 +38,13 @@ def _tag(names: Sequence[str]) -> str:
 
 
 def _norm(sentence: str) -> str:
-    return " ".join(sentence.lower().split())
+    return " ".join(_MARKER.sub("", sentence, count=1).lower().split())
+
+
+def _whole_sentences(text: str) -> str:
+    """The text up to its last finished sentence (all of it if none is finished)."""
+    ends = [m.end() for m in _FINISHED.finditer(text)]
+    return text[: ends[-1]] if ends else text
 
 
 class ReplyFilter:
@@ -67,22 +82,37 @@ class ReplyFilter:
         self._shown = 0
         self._sentence_start = 0
         self._seen: list[str] = []
+        # Cut as someone else before any words of its own: read on until salvage() has
+        # a whole sentence to keep.
+        self._salvaging = False
         self.reason: str | None = None  # "impersonation" or "repetition" once cut
 
-    def salvage(self) -> str:
-        """The reply minus a leading tag of anyone's, cut at the next: a last resort when
-        a small model keeps answering as someone else."""
+    def _salvager(self) -> ReplyFilter:
         again = ReplyFilter(self._own_names, self._other_names, self._other_headers)
         raw = re.sub(rf"^\s*(?:{_tag(self._all_names)}|(?:{_names(self._all_names)})\s*\n)",
                      "", self._raw)  # fmt: skip
         again.feed(raw)
+        return again
+
+    def salvage(self) -> str:
+        """The reply minus a leading tag of anyone's, cut at the next, in whole sentences:
+        a last resort when a small model keeps answering as someone else."""
+        again = self._salvager()
         again.finish()
-        return again.text
+        # The stream may have been closed mid-sentence (see done): keep whole sentences.
+        return again.text if again.reason else _whole_sentences(again.text)
+
+    def _salvage_ready(self) -> bool:
+        if len(self._raw) > _SALVAGE_BOUND:
+            return True
+        again = self._salvager()
+        return again.reason is not None or _SENTENCE_END.search(again._buf) is not None
 
     @property
     def done(self) -> bool:
-        """True once the reply was cut: the rest of the stream is not needed."""
-        return self.reason is not None
+        """True once the reply was cut (and, if cut at its start, once salvage() has a
+        sentence): the rest of the stream is not needed."""
+        return self.reason is not None and not self._salvaging
 
     @property
     def text(self) -> str:
@@ -92,20 +122,26 @@ class ReplyFilter:
     def feed(self, delta: str) -> str:
         """Add a delta; return newly showable text."""
         self._raw += delta
-        if self.done:
+        if self.reason is not None:
+            if self._salvaging:
+                self._salvaging = not self._salvage_ready()
             return ""
         self._buf += delta
         if not self._started:
             if self._maybe_tag(self._buf.lstrip()):
                 return ""
             self._start()
-        return self._release(final=False)
+        out = self._release(final=False)
+        if self._salvaging:
+            self._salvaging = not self._salvage_ready()
+        return out
 
     def finish(self) -> str:
         """The stream ended: return whatever was still held back."""
         if not self._started:
             self._start()
-        if self.done:
+        if self.reason is not None:
+            self._salvaging = False  # the stream is over: salvage() has all there is
             return ""
         return self._release(final=True)
 
@@ -129,19 +165,30 @@ class ReplyFilter:
     def _cut(self, at: int, reason: str) -> None:
         self._buf = self._buf[:at].rstrip()
         self.reason = reason
+        self._salvaging = not self._buf and self._shown == 0
 
     def _check_repeats(self, final: bool) -> None:
+        pos = self._sentence_start
         while True:
-            match = _SENTENCE_END.search(self._buf, self._sentence_start)
-            end = match.end() if match else (len(self._buf) if final else -1)
-            if end < 0 or end <= self._sentence_start:
+            match = _SENTENCE_END.search(self._buf, pos)
+            if match:
+                # A line break ends the sentence and starts the next one.
+                end = match.start() if match.group() == "\n" else match.end()
+                pos = match.end()
+            elif final:
+                end = pos = len(self._buf)
+            else:
                 return
             sentence = _norm(self._buf[self._sentence_start : end])
-            if len(sentence) >= _MIN_REPEAT and sentence in self._seen:
-                self._cut(self._sentence_start, "repetition")
-                return
-            self._seen.append(sentence)
-            self._sentence_start = end
+            # Only a list marker or blank so far: it stays with the sentence that follows
+            # (so a cut there takes the marker too).
+            if sentence:
+                long = len(sentence) >= _MIN_REPEAT or len(sentence.split()) >= _MIN_REPEAT_WORDS
+                if long and sentence in self._seen:
+                    self._cut(self._sentence_start, "repetition")
+                    return
+                self._seen.append(sentence)
+                self._sentence_start = end
             if not match:
                 return
 
@@ -155,9 +202,9 @@ class ReplyFilter:
             match = self._other.search(self._buf, max(0, self._shown - 1))
             if match:
                 self._cut(match.start(), "impersonation")
-        if not self.done:
+        if self.reason is None:
             self._check_repeats(final)
-        if final or self.done:
+        if final or self.reason is not None:
             self._buf = self._buf.rstrip()
             end = len(self._buf)
         else:
@@ -167,8 +214,9 @@ class ReplyFilter:
             if newline >= 0:
                 end = newline
             # ...and a sentence that so far repeats the start of an earlier one.
+            # (Only a marker so far matches any sentence: "2." waits for its words.)
             partial = _norm(self._buf[self._sentence_start :])
-            if partial and any(s.startswith(partial) for s in self._seen):
+            if any(s.startswith(partial) for s in self._seen):
                 end = min(end, self._sentence_start)
             # Whitespace before the held part waits too: if the reply ends there, it goes.
             end = len(self._buf[:end].rstrip())

@@ -15,10 +15,11 @@ from .context import Entry, SharedTranscript
 from .display import Display, assign_colors
 from .errors import InputError, RoundtableError, ServerError
 from .llm import ChatClient, Completion, ContextOverflow, IncompleteStream, estimate_tokens
+from .markdown import to_markdown
 from .moderator import Moderator, Phase, TurnPlan
 from .reply import ReplyFilter
 from .table import Table
-from .transcript import TranscriptWriter, Turn, read_records, to_markdown
+from .transcript import TranscriptWriter, Turn, read_records
 
 STREAM_ATTEMPTS = 3  # the last attempt is made without streaming
 EMPTY_RETRIES = 3  # new seeds tried when a reply comes back empty or as someone else

@@ -1,4 +1,4 @@
-"""Transcript records: the JSONL file written turn by turn, reading it back, and Markdown."""
+"""Transcript records: the JSONL file written turn by turn, and reading it back."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import InputError
-from .sanitize import sanitize
 
 PHASES = ("discussion", "wrap_up", "summary")
 
@@ -112,40 +111,3 @@ def read_records(path: Path) -> list[dict[str, Any]]:
                 break
             raise InputError(f"{path}: line {number} is not valid JSON") from None
     return records
-
-
-def _md_escape_inline(text: str) -> str:
-    return sanitize(text).replace("\n", " ").strip()
-
-
-def to_markdown(records: list[dict[str, Any]]) -> str:
-    """A readable Markdown rendering of a transcript's records."""
-    run = next((r for r in records if r.get("type") == "run"), {})
-    out = ["# Roundtable transcript", ""]
-    if run:
-        names = ", ".join(f"{p['name']} ({p['full_name']})" for p in run.get("participants", []))
-        out += [
-            f"- started: {run.get('started', '?')}",
-            f"- model: {run.get('model', '?')}"
-            + (" (offline dummy)" if run.get("offline") else ""),
-            f"- seed: {run.get('settings', {}).get('seed')}",
-            f"- participants: {names}",
-            "",
-        ]
-    topic = None
-    phase = None
-    for r in records:
-        if r.get("type") != "turn":
-            continue
-        if r["phase"] != phase and r["phase"] != "discussion":
-            out += [f"## {'Wrap-up' if r['phase'] == 'wrap_up' else 'Summary'}", ""]
-        elif r["phase"] == "discussion" and r["topic"] != topic:
-            out += [f"## {_md_escape_inline(r['topic'] or '')}", ""]
-        phase, topic = r["phase"], r["topic"]
-        body = sanitize(r["text"]).strip() or "_(no reply)_"
-        out += [f"**{r['speaker']}:** {body}", ""]
-    ends = [r for r in records if r.get("type") == "end"]
-    end = ends[-1] if ends else None
-    if end:
-        out += ["---", "", f"Run ended: {end.get('status')}.", ""]
-    return "\n".join(out)

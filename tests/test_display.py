@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from colorama import Style
 
 from roundtable.display import Display, StreamSanitizer, assign_colors, color_code, sanitize
 
@@ -61,3 +62,64 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch):
 
 def test_quiet_shows_nothing_on_stdout():
     assert show(io.StringIO(), quiet=True) == ""
+
+
+def interleave(d: Display) -> None:
+    d.set_colors(["Ann"], ["red"])
+    d.begin_turn("Ann", "closing")
+    d.text("Hello ")
+    d.notice("roundtable: retrying")
+    d.text(" world.")
+    d.notice("roundtable: folded")
+    d.end_turn()
+    d.begin_turn("Ann")
+    d.text("Bye.")
+    d.notice("roundtable: note")
+    d.end_turn()
+
+
+def test_a_notice_during_a_turn_gets_its_own_line_and_the_turn_its_prefix_again():
+    screen = io.StringIO()  # stdout and stderr on one terminal
+    interleave(Display(screen, screen))
+    assert screen.getvalue() == (
+        "Ann: (closing) Hello \nroundtable: retrying\nAnn: (closing) world.\n"
+        "roundtable: folded\n\n"
+        "Ann: Bye.\nroundtable: note\n\n"
+    )
+
+
+def test_the_prefix_shown_again_keeps_its_colour():
+    screen = Tty()
+    d = Display(screen, screen)
+    d.set_colors(["Ann"], ["red"])
+    d.begin_turn("Ann")
+    d.text("a")
+    d.notice("n")
+    d.text("b")
+    tag = f"{color_code('red')}{Style.BRIGHT}Ann:{Style.RESET_ALL} "
+    assert screen.getvalue() == f"{tag}a\n{Style.DIM}n{Style.RESET_ALL}\n{tag}b"
+
+
+def test_notices_elsewhere_leave_the_speakers_line_alone():
+    out, err = io.StringIO(), io.StringIO()
+    interleave(Display(out, err))
+    assert out.getvalue() == "Ann: (closing) Hello  world.\n\nAnn: Bye.\n\n"
+    assert err.getvalue() == "roundtable: retrying\nroundtable: folded\nroundtable: note\n"
+
+
+@pytest.mark.parametrize(
+    "quiet,verbose,expected",
+    [
+        (False, False, "notice\nresult\n"),
+        (True, False, "result\n"),
+        (False, True, "notice\nresult\ndebug\n"),
+    ],
+    ids=["default", "quiet", "verbose"],
+)
+def test_quiet_shows_only_the_result_and_verbose_adds_debug(quiet, verbose, expected):
+    err = io.StringIO()
+    d = Display(io.StringIO(), err, quiet=quiet, verbose=verbose)
+    d.notice("notice")
+    d.result("result")
+    d.debug("debug")
+    assert err.getvalue() == expected

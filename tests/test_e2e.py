@@ -99,10 +99,17 @@ def test_every_request_carries_context_participants_and_limits(dummy, table, tmp
 
 
 def test_offline_mode_says_so_in_one_line(table, tmp_path, capsys):
-    run(table, tmp_path / "o", "--offline", "--turns", "3", "--quiet")
+    run(table, tmp_path / "o", "--offline", "--turns", "3")
     err = capsys.readouterr().err.splitlines()
     assert sum("built-in offline dummy model" in line for line in err) == 1
     assert records(tmp_path / "o")[0]["offline"] is True
+
+
+def test_quiet_shows_only_the_result_line(table, tmp_path, capsys):
+    run(table, tmp_path / "o", "--offline", "--turns", "3", "--quiet")
+    shown = capsys.readouterr()
+    assert shown.out == "" and shown.err.count("\n") == 1
+    assert shown.err.startswith("roundtable: 4 turns, ") and "transcript:" in shown.err
 
 
 def test_real_subprocess_default_run_in_a_fresh_table(table):

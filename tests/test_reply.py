@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from roundtable.reply import ReplyFilter
@@ -68,8 +70,24 @@ def test_reply_filter(raw, expected, cut, size):
             "The city must act now! Then fund it.\nThe city must act now! more",
             "The city must act now! Then fund it.",
         ),
+        ("I think so.\nI think so.", "I think so."),
+        ("We need more trees.\n   We need more trees. And", "We need more trees."),
+        ("We need more trees.\n- We need more trees.", "We need more trees."),
+        ("1. Plant more trees.\n2. Plant more trees.\n", "1. Plant more trees."),
+        ("> Plant trees now\n\n> Plant trees now\nok", "> Plant trees now"),
+        ("1. Fund cooling centres.\n2. Plant trees.", "1. Fund cooling centres.\n2. Plant trees."),
     ],
-    ids=["loop", "short-ok", "across-lines"],
+    ids=[
+        "loop",
+        "short-ok",
+        "across-lines",
+        "new-line",
+        "indented",
+        "bullet",
+        "numbered",
+        "unpunctuated-lines",
+        "list-ok",
+    ],
 )
 @pytest.mark.parametrize("size", [1, 4, 1000], ids=["1", "4", "whole"])
 def test_a_repeated_sentence_ends_the_reply(raw, expected, size):
@@ -101,3 +119,47 @@ def test_salvage_keeps_words_written_under_someone_elses_tag():
     f.feed("Bob: Trees first. Then shade.\nModerator: Thanks.")
     f.finish()
     assert f.text == "" and f.salvage() == "Trees first. Then shade."
+
+
+def stream(f: ReplyFilter, text: str) -> tuple[int, int]:
+    """Feed one word per delta, as a server streams, and stop reading once f is done."""
+    deltas = re.findall(r"\s*\S+", text)
+    read = 0
+    for read, delta in enumerate(deltas, 1):  # noqa: B007
+        f.feed(delta)
+        if f.done:
+            break
+    f.finish()
+    return read, len(deltas)
+
+
+@pytest.mark.parametrize(
+    "raw,salvaged",
+    [
+        (
+            "Bob: Trees first, then shade for all. Then cooling centres open late. And more.",
+            "Trees first, then shade for all.",
+        ),
+        ("**Bob:** Trees first! Shade next, for all of us.", "Trees first!"),
+        ("Bob: Plant trees now\nModerator: Thanks, Bob. Next question.", "Plant trees now"),
+    ],
+    ids=["sentence", "bold-tag", "next-tag"],
+)
+def test_salvage_keeps_whole_sentences_when_streaming(raw, salvaged):
+    f = ReplyFilter(OWN, OTHERS)
+    read, total = stream(f, raw)
+    assert (f.text, f.reason, f.salvage()) == ("", "impersonation", salvaged)
+    assert read < total  # the stream was still closed early
+
+
+def test_salvage_reads_a_bounded_amount_when_no_sentence_ends():
+    words = [f"w{i}" for i in range(400)]
+    f = ReplyFilter(OWN, OTHERS)
+    read, total = stream(f, "Bob: " + " ".join(words))
+    assert f.done and read < total and f.salvage() == " ".join(words[: read - 1])
+
+
+def test_a_cut_after_own_words_closes_the_stream_at_once():
+    f = ReplyFilter(OWN, OTHERS)
+    assert stream(f, "I agree.\nBob: Me too. And I have much more to say.") == (3, 12)
+    assert f.text == "I agree." and f.reason == "impersonation"

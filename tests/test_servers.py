@@ -19,7 +19,6 @@ def run(table: Path, out: Path, server, *extra: str) -> list[dict]:
         str(out),
         "--seed",
         "5",
-        "--quiet",
         "--base-url",
         server.base_url,
         "--retry-wait",

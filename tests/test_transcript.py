@@ -5,7 +5,7 @@ import json
 import pytest
 
 from roundtable.errors import InputError
-from roundtable.transcript import TranscriptWriter, Turn, read_records, to_markdown
+from roundtable.transcript import TranscriptWriter, Turn, read_records
 
 TURN = Turn(0, "Ann", "discussion", "Q?", "Hi", 0.7, 10, 2, 0.1, "stop")
 
@@ -34,16 +34,3 @@ def test_turn_round_trip_rejects_unknown_keys():
     assert Turn.from_dict(TURN.to_dict()) == TURN
     with pytest.raises(ValueError):
         Turn.from_dict({**TURN.to_dict(), "mood": "x"})
-
-
-def test_markdown_has_topics_speakers_and_summary():
-    summary = Turn(1, "Ann", "summary", None, "All agreed.", 0.7, 10, 2, 0.1, "stop")
-    md = to_markdown(
-        [
-            {"type": "run", "participants": [{"name": "Ann", "full_name": "Ann A"}]},
-            TURN.to_dict(),
-            summary.to_dict(),
-            {"type": "end", "status": "completed"},
-        ]
-    )
-    assert "## Q?" in md and "**Ann:** Hi" in md and "## Summary" in md and "completed" in md
