@@ -8,10 +8,11 @@ and resumable.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from random import Random
+from typing import Protocol
 
 
 class Phase(str, Enum):
@@ -24,26 +25,68 @@ class Phase(str, Enum):
     DONE = "done"
 
 
+class _Counts(Protocol):
+    """What the guards read: how far the discussion has come."""
+
+    turns: int
+    wrap_up_turns: int
+    turns_done: int
+
+
+def discussion_turns_left(m: _Counts) -> bool:
+    """Discussion turns remain before the wrap-up."""
+    return m.turns_done < m.turns - m.wrap_up_turns
+
+
+def wrap_up_turns_left(m: _Counts) -> bool:
+    """Persona turns remain before the summary."""
+    return m.turns_done < m.turns
+
+
+def always(m: _Counts) -> bool:
+    """The fallback row."""
+    return True
+
+
+Guard = Callable[[_Counts], bool]
+
 # The transition table: after each step, the first guard that holds picks the next
-# state. Kept as data so it can be tested and drawn (see README, "The moderator").
-TRANSITIONS: dict[Phase, tuple[tuple[str, Phase], ...]] = {
+# state. Kept as data so it can be tested and drawn (see README, "The moderator"); the
+# guards are functions, so a typo fails when the module loads, not when a row is reached.
+TRANSITIONS: dict[Phase, tuple[tuple[Guard, Phase], ...]] = {
     Phase.OPENING: (
-        ("discussion_turns_left", Phase.DISCUSSION),
-        ("wrap_up_turns_left", Phase.WRAP_UP),
-        ("always", Phase.SUMMARY),
+        (discussion_turns_left, Phase.DISCUSSION),
+        (wrap_up_turns_left, Phase.WRAP_UP),
+        (always, Phase.SUMMARY),
     ),
     Phase.DISCUSSION: (
-        ("discussion_turns_left", Phase.DISCUSSION),
-        ("wrap_up_turns_left", Phase.WRAP_UP),
-        ("always", Phase.SUMMARY),
+        (discussion_turns_left, Phase.DISCUSSION),
+        (wrap_up_turns_left, Phase.WRAP_UP),
+        (always, Phase.SUMMARY),
     ),
-    Phase.WRAP_UP: (("wrap_up_turns_left", Phase.WRAP_UP), ("always", Phase.SUMMARY)),
-    Phase.SUMMARY: (("always", Phase.DONE),),
+    Phase.WRAP_UP: ((wrap_up_turns_left, Phase.WRAP_UP), (always, Phase.SUMMARY)),
+    Phase.SUMMARY: ((always, Phase.DONE),),
     Phase.DONE: (),
 }
 
 
-@dataclass(frozen=True)
+def check_transitions(table: Mapping[Phase, Sequence[tuple[Guard, Phase]]]) -> None:
+    """Reject a malformed table: every state listed, callable guards, an `always` row last."""
+    missing = set(Phase) - set(table)
+    if missing:
+        raise ValueError(f"transition table: no row for {sorted(p.value for p in missing)}")
+    for phase, rows in table.items():
+        for guard, target in rows:
+            if not callable(guard) or not isinstance(target, Phase):
+                raise ValueError(f"transition table: bad row in {phase.value}: {guard!r}")
+        if rows and rows[-1][0] is not always:
+            raise ValueError(f"transition table: {phase.value} must end with an always row")
+
+
+check_transitions(TRANSITIONS)
+
+
+@dataclass(frozen=True, kw_only=True)
 class TurnPlan:
     """The moderator's decision for one model turn."""
 
@@ -113,19 +156,9 @@ class Moderator:
         self._mentions = mention_pattern(list(self._lookup))
 
     # -- the transition table ---------------------------------------------------------
-    def _guard(self, name: str) -> bool:
-        discussion_turns = self.turns - self.wrap_up_turns
-        if name == "discussion_turns_left":
-            return self.turns_done < discussion_turns
-        if name == "wrap_up_turns_left":
-            return self.turns_done < self.turns
-        if name == "always":
-            return True
-        raise ValueError(f"unknown guard {name!r}")
-
     def _advance(self) -> None:
         for guard, target in TRANSITIONS[self.phase]:
-            if self._guard(guard):
+            if guard(self):
                 self.phase = target
                 return
 
@@ -180,7 +213,16 @@ class Moderator:
         if self.phase is Phase.SUMMARY:
             most = max(self.counts.values())
             speaker = next(n for n in self.names if self.counts[n] == most)
-            plan = TurnPlan(self.turns_done, speaker, Phase.SUMMARY, None, None, False, None, 0)
+            plan = TurnPlan(
+                index=self.turns_done,
+                speaker=speaker,
+                phase=Phase.SUMMARY,
+                topic=None,
+                topic_index=None,
+                new_topic=False,
+                ask=None,
+                turns_left=0,
+            )
         else:
             new_topic = False
             topic: str | None = None
@@ -200,7 +242,14 @@ class Moderator:
                 ask = self._weighted_pick([n for n in self.names if n != speaker])
             left = self.turns - self.turns_done
             plan = TurnPlan(
-                self.turns_done, speaker, self.phase, topic, topic_index, new_topic, ask, left
+                index=self.turns_done,
+                speaker=speaker,
+                phase=self.phase,
+                topic=topic,
+                topic_index=topic_index,
+                new_topic=new_topic,
+                ask=ask,
+                turns_left=left,
             )
         self._pending = plan
         return plan
