@@ -7,12 +7,13 @@ and resumable.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from random import Random
 from typing import Protocol
+
+from .speakers import POLICIES, Addressing, Facts, candidates, choose
 
 
 class Phase(str, Enum):
@@ -98,18 +99,18 @@ class TurnPlan:
     new_topic: bool
     ask: str | None  # a participant the speaker is nudged to ask for an opinion
     turns_left: int  # persona turns before the summary, this one included
+    reason: str = ""  # how the speaker was chosen (see speakers.py): addressed, invited, ...
+
+    @property
+    def invited(self) -> bool:
+        """True when the moderator gives the floor to a quiet participant by name."""
+        return self.reason == "invited"
 
 
 def topic_length_bounds(turns_per_topic: int) -> tuple[int, int]:
     """Topic lengths are drawn uniformly from these bounds, whose mean is turns_per_topic."""
     low = max(1, turns_per_topic - turns_per_topic // 2)
     return low, 2 * turns_per_topic - low
-
-
-def mention_pattern(names: Sequence[str]) -> re.Pattern[str]:
-    """A regex matching any of the names as a whole word (names are literal text)."""
-    alternatives = "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True))
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
 
 
 class Moderator:
@@ -126,6 +127,10 @@ class Moderator:
         ask_opinion_every: int,
         rng: Random,
         aliases: Sequence[Sequence[str]] | None = None,
+        policy: str = "natural",
+        max_pair_handoffs: int = 3,
+        talkativeness: Sequence[float] | None = None,
+        silence_turns: int | None = None,
     ) -> None:
         if not names or not questions:
             raise ValueError("a moderator needs at least one participant and one question")
@@ -140,20 +145,23 @@ class Moderator:
         self._rng = rng
         self.phase = Phase.OPENING
         self.turns_done = 0  # persona turns (discussion + wrap-up) recorded
+        if policy not in POLICIES:
+            raise ValueError(f"unknown speaker policy {policy!r}")
+        self.policy = policy
+        self.max_pair_handoffs = max_pair_handoffs
+        self.talkativeness = dict(zip(self.names, talkativeness or [], strict=False))
+        # Someone silent for two rounds is invited by name.
+        self.silence_turns = 2 * (len(self.names) - 1) if silence_turns is None else silence_turns
         self.counts = dict.fromkeys(self.names, 0)
+        self.history: list[str] = []  # speakers of persona turns, in order
         self.last_speaker: str | None = None
-        self._next_by_mention: str | None = None
+        self._addressed: str | None = None
         self._topic_index: int | None = None
         self._topic_turns_left = 0
         self._pending: TurnPlan | None = None
         self.topic_lengths: list[int] = []  # turns actually spent on each topic so far
         # Each participant is recognised by its name and any aliases (e.g. full name).
-        alias_lists = aliases or [[] for _ in self.names]
-        self._lookup: dict[str, str] = {}
-        for name, extra in zip(self.names, alias_lists, strict=False):
-            for alias in (name, *extra):
-                self._lookup.setdefault(alias, name)
-        self._mentions = mention_pattern(list(self._lookup))
+        self.addressing = Addressing.build(self.names, aliases)
 
     # -- the transition table ---------------------------------------------------------
     def _advance(self) -> None:
@@ -173,18 +181,35 @@ class Moderator:
         return self.phase is Phase.DONE
 
     # -- decisions --------------------------------------------------------------------
+    def facts(self) -> Facts:
+        """What the speaker policies look at, as of now."""
+        return Facts(
+            names=self.names,
+            counts=dict(self.counts),
+            history=tuple(self.history),
+            addressed=self._addressed,
+            talkativeness=self.talkativeness,
+            max_pair_handoffs=self.max_pair_handoffs,
+            silence_turns=self.silence_turns,
+        )
+
+    def wants_selection(self) -> bool:
+        """True when the next plan needs a selector's answer (the `llm` policy)."""
+        return (
+            self.policy == "llm"
+            and self._pending is None
+            and self.phase in (Phase.DISCUSSION, Phase.WRAP_UP)
+            and self.history != []
+        )
+
+    def candidates(self) -> list[str]:
+        """Who may speak next (for a selector to choose from)."""
+        return candidates(self.facts())
+
     def _weighted_pick(self, candidates: list[str]) -> str:
         # Favour those who have spoken least, so nobody is starved for long.
         weights = [1.0 / (1 + self.counts[c]) ** 2 for c in candidates]
         return self._rng.choices(candidates, weights=weights)[0]
-
-    def _pick_speaker(self) -> str:
-        if self._next_by_mention is not None:
-            return self._next_by_mention
-        others = [n for n in self.names if n != self.last_speaker] or list(self.names)
-        if self.last_speaker is None:
-            return self._rng.choice(others)
-        return self._weighted_pick(others)
 
     def _next_topic(self) -> bool:
         """Move to the next topic if the current one has used its turns."""
@@ -202,8 +227,11 @@ class Moderator:
         self.topic_lengths.append(0)
         return True
 
-    def plan(self) -> TurnPlan | None:
-        """The next turn to take (the same plan until it is recorded), or None when done."""
+    def plan(self, selected: str | None = None) -> TurnPlan | None:
+        """The next turn to take (the same plan until it is recorded), or None when done.
+
+        `selected` is a selector's answer under the `llm` policy (an input, recorded by
+        the caller so a replay passes the same one)."""
         if self.phase is Phase.OPENING:
             self.start()
         if self._pending is not None:
@@ -222,6 +250,7 @@ class Moderator:
                 new_topic=False,
                 ask=None,
                 turns_left=0,
+                reason="summary",
             )
         else:
             new_topic = False
@@ -231,7 +260,8 @@ class Moderator:
                 new_topic = self._next_topic()
                 topic_index = self._topic_index
                 topic = self.questions[topic_index] if topic_index is not None else None
-            speaker = self._pick_speaker()
+            choice = choose(self.policy, self.facts(), self._rng, selected)
+            speaker, reason = choice.speaker, choice.reason
             ask = None
             if (
                 self.phase is Phase.DISCUSSION
@@ -250,18 +280,14 @@ class Moderator:
                 new_topic=new_topic,
                 ask=ask,
                 turns_left=left,
+                reason=reason,
             )
         self._pending = plan
         return plan
 
     def mentioned(self, text: str, speaker: str) -> str | None:
-        """The participant (not the speaker) whose name is mentioned last in text."""
-        last: str | None = None
-        for match in self._mentions.finditer(text):
-            name = self._lookup[match.group(0)]
-            if name != speaker:
-                last = name
-        return last
+        """The participant (not the speaker) named last in text, addressed or not."""
+        return self.addressing.mentioned(text, speaker)
 
     def record(self, text: str) -> None:
         """Record what the planned speaker said, and move the state machine on."""
@@ -272,9 +298,10 @@ class Moderator:
         if plan.phase is not Phase.SUMMARY:
             self.turns_done += 1
             self.counts[plan.speaker] += 1
+            self.history.append(plan.speaker)
             if plan.phase is Phase.DISCUSSION and self.topic_lengths:
                 self._topic_turns_left -= 1
                 self.topic_lengths[-1] += 1
         self.last_speaker = plan.speaker
-        self._next_by_mention = self.mentioned(text, plan.speaker)
+        self._addressed = self.addressing.addressed(text, plan.speaker)
         self._advance()
