@@ -7,11 +7,13 @@ and resumable.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from random import Random
+from typing import Protocol
+
+from .speakers import POLICIES, Addressing, Facts, candidates, choose
 
 
 class Phase(str, Enum):
@@ -24,26 +26,68 @@ class Phase(str, Enum):
     DONE = "done"
 
 
+class _Counts(Protocol):
+    """What the guards read: how far the discussion has come."""
+
+    turns: int
+    wrap_up_turns: int
+    turns_done: int
+
+
+def discussion_turns_left(m: _Counts) -> bool:
+    """Discussion turns remain before the wrap-up."""
+    return m.turns_done < m.turns - m.wrap_up_turns
+
+
+def wrap_up_turns_left(m: _Counts) -> bool:
+    """Persona turns remain before the summary."""
+    return m.turns_done < m.turns
+
+
+def always(m: _Counts) -> bool:
+    """The fallback row."""
+    return True
+
+
+Guard = Callable[[_Counts], bool]
+
 # The transition table: after each step, the first guard that holds picks the next
-# state. Kept as data so it can be tested and drawn (see README, "The moderator").
-TRANSITIONS: dict[Phase, tuple[tuple[str, Phase], ...]] = {
+# state. Kept as data so it can be tested and drawn (see README, "The moderator"); the
+# guards are functions, so a typo fails when the module loads, not when a row is reached.
+TRANSITIONS: dict[Phase, tuple[tuple[Guard, Phase], ...]] = {
     Phase.OPENING: (
-        ("discussion_turns_left", Phase.DISCUSSION),
-        ("wrap_up_turns_left", Phase.WRAP_UP),
-        ("always", Phase.SUMMARY),
+        (discussion_turns_left, Phase.DISCUSSION),
+        (wrap_up_turns_left, Phase.WRAP_UP),
+        (always, Phase.SUMMARY),
     ),
     Phase.DISCUSSION: (
-        ("discussion_turns_left", Phase.DISCUSSION),
-        ("wrap_up_turns_left", Phase.WRAP_UP),
-        ("always", Phase.SUMMARY),
+        (discussion_turns_left, Phase.DISCUSSION),
+        (wrap_up_turns_left, Phase.WRAP_UP),
+        (always, Phase.SUMMARY),
     ),
-    Phase.WRAP_UP: (("wrap_up_turns_left", Phase.WRAP_UP), ("always", Phase.SUMMARY)),
-    Phase.SUMMARY: (("always", Phase.DONE),),
+    Phase.WRAP_UP: ((wrap_up_turns_left, Phase.WRAP_UP), (always, Phase.SUMMARY)),
+    Phase.SUMMARY: ((always, Phase.DONE),),
     Phase.DONE: (),
 }
 
 
-@dataclass(frozen=True)
+def check_transitions(table: Mapping[Phase, Sequence[tuple[Guard, Phase]]]) -> None:
+    """Reject a malformed table: every state listed, callable guards, an `always` row last."""
+    missing = set(Phase) - set(table)
+    if missing:
+        raise ValueError(f"transition table: no row for {sorted(p.value for p in missing)}")
+    for phase, rows in table.items():
+        for guard, target in rows:
+            if not callable(guard) or not isinstance(target, Phase):
+                raise ValueError(f"transition table: bad row in {phase.value}: {guard!r}")
+        if rows and rows[-1][0] is not always:
+            raise ValueError(f"transition table: {phase.value} must end with an always row")
+
+
+check_transitions(TRANSITIONS)
+
+
+@dataclass(frozen=True, kw_only=True)
 class TurnPlan:
     """The moderator's decision for one model turn."""
 
@@ -55,18 +99,18 @@ class TurnPlan:
     new_topic: bool
     ask: str | None  # a participant the speaker is nudged to ask for an opinion
     turns_left: int  # persona turns before the summary, this one included
+    reason: str = ""  # how the speaker was chosen (see speakers.py): addressed, invited, ...
+
+    @property
+    def invited(self) -> bool:
+        """True when the moderator gives the floor to a quiet participant by name."""
+        return self.reason == "invited"
 
 
 def topic_length_bounds(turns_per_topic: int) -> tuple[int, int]:
     """Topic lengths are drawn uniformly from these bounds, whose mean is turns_per_topic."""
     low = max(1, turns_per_topic - turns_per_topic // 2)
     return low, 2 * turns_per_topic - low
-
-
-def mention_pattern(names: Sequence[str]) -> re.Pattern[str]:
-    """A regex matching any of the names as a whole word (names are literal text)."""
-    alternatives = "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True))
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
 
 
 class Moderator:
@@ -83,6 +127,10 @@ class Moderator:
         ask_opinion_every: int,
         rng: Random,
         aliases: Sequence[Sequence[str]] | None = None,
+        policy: str = "natural",
+        max_pair_handoffs: int = 3,
+        talkativeness: Sequence[float] | None = None,
+        silence_turns: int | None = None,
     ) -> None:
         if not names or not questions:
             raise ValueError("a moderator needs at least one participant and one question")
@@ -97,35 +145,28 @@ class Moderator:
         self._rng = rng
         self.phase = Phase.OPENING
         self.turns_done = 0  # persona turns (discussion + wrap-up) recorded
+        if policy not in POLICIES:
+            raise ValueError(f"unknown speaker policy {policy!r}")
+        self.policy = policy
+        self.max_pair_handoffs = max_pair_handoffs
+        self.talkativeness = dict(zip(self.names, talkativeness or [], strict=False))
+        # Someone silent for two rounds is invited by name.
+        self.silence_turns = 2 * (len(self.names) - 1) if silence_turns is None else silence_turns
         self.counts = dict.fromkeys(self.names, 0)
+        self.history: list[str] = []  # speakers of persona turns, in order
         self.last_speaker: str | None = None
-        self._next_by_mention: str | None = None
+        self._addressed: str | None = None
         self._topic_index: int | None = None
         self._topic_turns_left = 0
         self._pending: TurnPlan | None = None
         self.topic_lengths: list[int] = []  # turns actually spent on each topic so far
         # Each participant is recognised by its name and any aliases (e.g. full name).
-        alias_lists = aliases or [[] for _ in self.names]
-        self._lookup: dict[str, str] = {}
-        for name, extra in zip(self.names, alias_lists, strict=False):
-            for alias in (name, *extra):
-                self._lookup.setdefault(alias, name)
-        self._mentions = mention_pattern(list(self._lookup))
+        self.addressing = Addressing.build(self.names, aliases)
 
     # -- the transition table ---------------------------------------------------------
-    def _guard(self, name: str) -> bool:
-        discussion_turns = self.turns - self.wrap_up_turns
-        if name == "discussion_turns_left":
-            return self.turns_done < discussion_turns
-        if name == "wrap_up_turns_left":
-            return self.turns_done < self.turns
-        if name == "always":
-            return True
-        raise ValueError(f"unknown guard {name!r}")
-
     def _advance(self) -> None:
         for guard, target in TRANSITIONS[self.phase]:
-            if self._guard(guard):
+            if guard(self):
                 self.phase = target
                 return
 
@@ -140,18 +181,35 @@ class Moderator:
         return self.phase is Phase.DONE
 
     # -- decisions --------------------------------------------------------------------
+    def facts(self) -> Facts:
+        """What the speaker policies look at, as of now."""
+        return Facts(
+            names=self.names,
+            counts=dict(self.counts),
+            history=tuple(self.history),
+            addressed=self._addressed,
+            talkativeness=self.talkativeness,
+            max_pair_handoffs=self.max_pair_handoffs,
+            silence_turns=self.silence_turns,
+        )
+
+    def wants_selection(self) -> bool:
+        """True when the next plan needs a selector's answer (the `llm` policy)."""
+        return (
+            self.policy == "llm"
+            and self._pending is None
+            and self.phase in (Phase.DISCUSSION, Phase.WRAP_UP)
+            and self.history != []
+        )
+
+    def candidates(self) -> list[str]:
+        """Who may speak next (for a selector to choose from)."""
+        return candidates(self.facts())
+
     def _weighted_pick(self, candidates: list[str]) -> str:
         # Favour those who have spoken least, so nobody is starved for long.
         weights = [1.0 / (1 + self.counts[c]) ** 2 for c in candidates]
         return self._rng.choices(candidates, weights=weights)[0]
-
-    def _pick_speaker(self) -> str:
-        if self._next_by_mention is not None:
-            return self._next_by_mention
-        others = [n for n in self.names if n != self.last_speaker] or list(self.names)
-        if self.last_speaker is None:
-            return self._rng.choice(others)
-        return self._weighted_pick(others)
 
     def _next_topic(self) -> bool:
         """Move to the next topic if the current one has used its turns."""
@@ -169,8 +227,11 @@ class Moderator:
         self.topic_lengths.append(0)
         return True
 
-    def plan(self) -> TurnPlan | None:
-        """The next turn to take (the same plan until it is recorded), or None when done."""
+    def plan(self, selected: str | None = None) -> TurnPlan | None:
+        """The next turn to take (the same plan until it is recorded), or None when done.
+
+        `selected` is a selector's answer under the `llm` policy (an input, recorded by
+        the caller so a replay passes the same one)."""
         if self.phase is Phase.OPENING:
             self.start()
         if self._pending is not None:
@@ -180,7 +241,17 @@ class Moderator:
         if self.phase is Phase.SUMMARY:
             most = max(self.counts.values())
             speaker = next(n for n in self.names if self.counts[n] == most)
-            plan = TurnPlan(self.turns_done, speaker, Phase.SUMMARY, None, None, False, None, 0)
+            plan = TurnPlan(
+                index=self.turns_done,
+                speaker=speaker,
+                phase=Phase.SUMMARY,
+                topic=None,
+                topic_index=None,
+                new_topic=False,
+                ask=None,
+                turns_left=0,
+                reason="summary",
+            )
         else:
             new_topic = False
             topic: str | None = None
@@ -189,7 +260,8 @@ class Moderator:
                 new_topic = self._next_topic()
                 topic_index = self._topic_index
                 topic = self.questions[topic_index] if topic_index is not None else None
-            speaker = self._pick_speaker()
+            choice = choose(self.policy, self.facts(), self._rng, selected)
+            speaker, reason = choice.speaker, choice.reason
             ask = None
             if (
                 self.phase is Phase.DISCUSSION
@@ -200,19 +272,22 @@ class Moderator:
                 ask = self._weighted_pick([n for n in self.names if n != speaker])
             left = self.turns - self.turns_done
             plan = TurnPlan(
-                self.turns_done, speaker, self.phase, topic, topic_index, new_topic, ask, left
+                index=self.turns_done,
+                speaker=speaker,
+                phase=self.phase,
+                topic=topic,
+                topic_index=topic_index,
+                new_topic=new_topic,
+                ask=ask,
+                turns_left=left,
+                reason=reason,
             )
         self._pending = plan
         return plan
 
     def mentioned(self, text: str, speaker: str) -> str | None:
-        """The participant (not the speaker) whose name is mentioned last in text."""
-        last: str | None = None
-        for match in self._mentions.finditer(text):
-            name = self._lookup[match.group(0)]
-            if name != speaker:
-                last = name
-        return last
+        """The participant (not the speaker) named last in text, addressed or not."""
+        return self.addressing.mentioned(text, speaker)
 
     def record(self, text: str) -> None:
         """Record what the planned speaker said, and move the state machine on."""
@@ -223,9 +298,10 @@ class Moderator:
         if plan.phase is not Phase.SUMMARY:
             self.turns_done += 1
             self.counts[plan.speaker] += 1
+            self.history.append(plan.speaker)
             if plan.phase is Phase.DISCUSSION and self.topic_lengths:
                 self._topic_turns_left -= 1
                 self.topic_lengths[-1] += 1
         self.last_speaker = plan.speaker
-        self._next_by_mention = self.mentioned(text, plan.speaker)
+        self._addressed = self.addressing.addressed(text, plan.speaker)
         self._advance()

@@ -91,7 +91,9 @@ class Prompts:
         for event in MODERATOR_EVENTS:
             self.moderator(event, self.task.questions[0], persona.name)
         for phase, ask in ((Phase.DISCUSSION, other), (Phase.WRAP_UP, None)):
-            plan = TurnPlan(0, persona.name, phase, self.task.questions[0], 0, True, ask, 1)
+            plan = TurnPlan(index=0, speaker=persona.name, phase=phase,
+                            topic=self.task.questions[0], topic_index=0, new_topic=True,
+                            ask=ask, turns_left=1)  # fmt: skip
             self.turn(persona, plan)
         self.summary(persona)
         self.recap([f"{persona.name}: text"])

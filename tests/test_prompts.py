@@ -19,7 +19,16 @@ def prompts_for(table) -> Prompts:
 def test_every_template_renders_with_the_example_table(table, name):
     p = prompts_for(table)
     persona = p.personas[0]
-    plan = TurnPlan(0, persona.name, Phase.DISCUSSION, "Q?", 0, True, "Ben", 3)
+    plan = TurnPlan(
+        index=0,
+        speaker=persona.name,
+        phase=Phase.DISCUSSION,
+        topic="Q?",
+        topic_index=0,
+        new_topic=True,
+        ask="Ben",
+        turns_left=3,
+    )
     out = {
         "system.j2": lambda: p.system(),
         "entry.j2": lambda: p.entry("Ben", "hello", "turn"),
@@ -42,7 +51,17 @@ def test_turn_has_persona_topic_and_nudge_and_summary_has_only_summary_instructi
     p = prompts_for(table)
     persona = p.personas[1]
     turn = p.turn(
-        persona, TurnPlan(3, persona.name, Phase.DISCUSSION, "Who pays?", 1, False, "Chen", 4)
+        persona,
+        TurnPlan(
+            index=3,
+            speaker=persona.name,
+            phase=Phase.DISCUSSION,
+            topic="Who pays?",
+            topic_index=1,
+            new_topic=False,
+            ask="Chen",
+            turns_left=4,
+        ),
     )
     assert persona.prompt in turn and "Who pays?" in turn and "ask Chen" in turn
     assert p.task.discuss_instructions.splitlines()[0] in turn
@@ -59,7 +78,17 @@ def test_persona_and_model_text_are_data_not_templates(table):
     p = prompts_for(table)
     persona = p.personas[0]
     assert "I say {{ task.context }} and {% raw %}" in p.turn(
-        persona, TurnPlan(0, persona.name, Phase.WRAP_UP, None, None, False, None, 1)
+        persona,
+        TurnPlan(
+            index=0,
+            speaker=persona.name,
+            phase=Phase.WRAP_UP,
+            topic=None,
+            topic_index=None,
+            new_topic=False,
+            ask=None,
+            turns_left=1,
+        ),
     )
     assert p.entry("Ben", "{{ 7*7 }}", "turn") == "Ben: {{ 7*7 }}"
 
