@@ -55,6 +55,8 @@ class ReplyFilter:
         own_names: Sequence[str],
         other_names: Sequence[str],
         other_headers: Sequence[str] = (),
+        *,
+        salvaging: bool = True,
     ) -> None:
         """own_names/other_names: tags to drop/cut at; other_headers: full names that,
         alone at a line start (no colon needed), also mean someone else is speaking."""
@@ -85,10 +87,15 @@ class ReplyFilter:
         # Cut as someone else before any words of its own: read on until salvage() has
         # a whole sentence to keep.
         self._salvaging = False
+        # The filter salvage() uses must not salvage in turn (a reply of nested tags
+        # would recurse without end).
+        self._may_salvage = salvaging
         self.reason: str | None = None  # "impersonation" or "repetition" once cut
 
     def _salvager(self) -> ReplyFilter:
-        again = ReplyFilter(self._own_names, self._other_names, self._other_headers)
+        again = ReplyFilter(
+            self._own_names, self._other_names, self._other_headers, salvaging=False
+        )
         raw = re.sub(rf"^\s*(?:{_tag(self._all_names)}|(?:{_names(self._all_names)})\s*\n)",
                      "", self._raw)  # fmt: skip
         again.feed(raw)
@@ -165,7 +172,7 @@ class ReplyFilter:
     def _cut(self, at: int, reason: str) -> None:
         self._buf = self._buf[:at].rstrip()
         self.reason = reason
-        self._salvaging = not self._buf and self._shown == 0
+        self._salvaging = self._may_salvage and not self._buf and self._shown == 0
 
     def _check_repeats(self, final: bool) -> None:
         pos = self._sentence_start

@@ -163,3 +163,12 @@ def test_a_cut_after_own_words_closes_the_stream_at_once():
     f = ReplyFilter(OWN, OTHERS)
     assert stream(f, "I agree.\nBob: Me too. And I have much more to say.") == (3, 12)
     assert f.text == "I agree." and f.reason == "impersonation"
+
+
+def test_salvage_of_nested_tags_does_not_recurse():
+    # SmolLM2 wrote a tag after a tag after a tag: the salvage filter must not salvage again.
+    f = ReplyFilter(["Amara", "Amara Okafor"], ["Ben", "Chen", "Moderator"], ["Ben Hartley"])
+    for word in ("Ben Hartley, economist, says: We need shade now. Trees help.").split(" "):
+        f.feed(word + " ")
+    f.finish()
+    assert f.reason == "impersonation" and len(f.salvage()) < 2000
