@@ -125,6 +125,8 @@ def test_instruction_leak(speaker, text, leaks):
         ("This is Bob's point.", False),
         ('You are Cy Young ("Cy" at this table).', True),
         ("Bob here. Fine.", True),
+        ("I saw Bob here last week.", False),
+        ("i'm Bob, hi.", True),
         ("My name is Cy.", True),
         ("I told Bob Stone so.", False),
         ("I'm Bobby.", False),
@@ -132,7 +134,7 @@ def test_instruction_leak(speaker, text, leaks):
         ("I'm Ann Lee, nurse.", False),
     ],
     ids=["im-full", "i-am", "as-x", "as-x-said", "this-is", "possessive", "you-are", "x-here",
-         "my-name", "mention", "longer-word", "lower-case", "own-name"],
+         "mid-sentence", "lower-i", "my-name", "mention", "longer-word", "lower-case", "own-name"],
 )  # fmt: skip
 def test_identity_claims_of_another_participant(text, claims):
     f = figures(turn("Ann", text))
@@ -147,7 +149,7 @@ def test_identity_claims_of_another_participant(text, claims):
         ("I am just a language model.", True),
         ("I'm a helpful assistant.", True),
         ("We could use it, such as an AI tool.", False),
-        ("Consider an AI-based warning system.", False),
+        ("Heat maps, as an AI-based model shows, help.", False),
         ("I'm an assistant manager.", False),
     ],
     ids=["as-an-ai", "language-model", "just-a-model", "helpful", "such-as", "ai-based", "job"],
@@ -157,10 +159,23 @@ def test_identity_claims_of_being_an_ai(text, claims):
     assert (f["identity_claims"], f["identity_ai"]) == (claims, claims)
 
 
-def test_names_that_contain_each_other():
-    people = [{"name": "Ann", "full_name": "Ann Lee"}, {"name": "Anna", "full_name": "Anna Berg"}]
-    f = figures(turn("Ann", "I'm Anna Berg."), turn("Anna", "I'm Anna."), participants=people)
-    assert f["identity_other"] == 1
+ANNS = [{"name": "Ann", "full_name": "Ann Lee"}, {"name": "Anna", "full_name": "Anna Berg"}]
+SAMS = [{"name": "Sam", "full_name": "Sam Lee, nurse"}, {"name": "Lee", "full_name": "Sam Lee, MD"}]
+BOBS = [{"name": "Ann", "full_name": "Ann Lee"}, {"name": "Bobby", "full_name": "Rob Stone, MD"}]
+
+
+@pytest.mark.parametrize(
+    "people,speaker,text,claims",
+    [
+        (ANNS, "Ann", "I'm Anna Berg.", True),
+        (ANNS, "Anna", "I'm Anna.", False),
+        (SAMS, "Sam", "I'm Sam Lee.", False),
+        (BOBS, "Ann", "I'm Rob Stone.", True),
+    ],
+    ids=["longer-name", "shorter-name", "shared-full-name", "full-name-before-comma"],
+)
+def test_identity_name_forms(people, speaker, text, claims):
+    assert figures(turn(speaker, text), participants=people)["identity_other"] == claims
 
 
 def test_mention_handoffs_and_pingpong():
@@ -206,7 +221,8 @@ def test_topic_relevance_and_questions_reached():
     )
     assert (f["relevance_mean"], f["on_topic_share"]) == (0.1111, 0.3333)
     assert (f["questions_reached"], f["questions"]) == (2, 2)
-    f = figures(turn("Ann", "Trees."), turn("Bob", phase="wrap_up"), questions=[Q1, Q2, "Q3?"])
+    f = figures(turn("Ann", "Trees."), turn("Bob", phase="wrap_up"), turn("Cy", topic="Edited?"),
+                questions=[Q1, Q2, "Q3?"])  # fmt: skip
     assert (f["questions_reached"], f["questions"]) == (1, 3)
 
 
@@ -259,6 +275,7 @@ def test_old_transcripts_without_new_fields(tmp_path, capsys):
     assert (f["turns"], f["summary_turns"], f["attempts"], f["retries"]) == (1, 1, 2, 0)
     assert (f["guards"], f["folds"], f["total_tokens"], f["seed"]) == ({}, 0, 133, 4)
     assert (f["echo_turns"], f["leak_turns"], f["questions_reached"]) == (0, 1, 1)
+    assert compute(tmp_path / "old" / "transcript.jsonl").path == tmp_path / "old"
     assert main(["metrics", str(tmp_path / "old" / "transcript.jsonl")]) == 0
     out = capsys.readouterr().out
     assert "guards" in out and "none" in out and "1/1" in out
@@ -313,3 +330,11 @@ def test_errors_are_one_line_exit_2(tmp_path, capsys, make, message):
     assert main(["metrics", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"Error: {path}") and message in err and len(err.splitlines()) == 1
+
+
+def test_the_table_cleans_names_from_the_transcript(tmp_path, capsys):
+    run = run_line(participants=[{"name": "Bo\x1b]0;pwned\x07b", "full_name": "B"}])
+    (tmp_path / "transcript.jsonl").write_text(json.dumps(run) + "\n")
+    assert main(["metrics", str(tmp_path / "transcript.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "share Bob" in out and "\x1b" not in out and "\x07" not in out
