@@ -140,7 +140,7 @@ IDENTITY_PATTERNS = (
 _NAME_END = r"(?!\w|['’]s\b)"  # whole name, and not a possessive ("This is Ben's point")
 # Claiming to be an AI: "I am an AI", "As an AI language model, ...", "I'm just a model".
 _AI = re.compile(
-    r"(?i)(?:\bI(?:'m|’m| am)\s+(?:(?:just|only|merely|not|but)\s+)?|(?:^|[,;:.!?]\s*|\n)\s*as\s+)"
+    r"(?i)(?:\bI(?:'m|’m| am)\s+(?:(?:just|only|merely|but)\s+)?|(?:^|[,;:.!?]\s*|\n)\s*as\s+)"
     r"(?:an?\s+)(?:AI\b(?!-)|artificial intelligence|(?:large\s+)?language model|chatbot"
     r"|(?:helpful|virtual|digital)\s+assistant)"
 )

@@ -151,9 +151,11 @@ def test_identity_claims_of_another_participant(text, claims):
         ("We could use it, such as an AI tool.", False),
         ("Heat maps, as an AI-based model shows, help.", False),
         ("I'm an assistant manager.", False),
+        ("I'm not an AI, I'm Ann.", False),
     ],
-    ids=["as-an-ai", "language-model", "just-a-model", "helpful", "such-as", "ai-based", "job"],
-)
+    ids=["as-an-ai", "language-model", "just-a-model", "helpful", "such-as", "ai-based", "job",
+         "denial"],
+)  # fmt: skip
 def test_identity_claims_of_being_an_ai(text, claims):
     f = figures(turn("Ann", text))
     assert (f["identity_claims"], f["identity_ai"]) == (claims, claims)
