@@ -5,10 +5,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-# A word: letters/digits, with inner apostrophes ("don't", "city's"). Lower-cased.
-_WORD = re.compile(r"\w+(?:['’]\w+)*")
-# A sentence ends at . ! ? (with closing quotes/brackets) or at a line break.
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+[\"'’”)\]]*)?")
+# Scripts written without spaces (Chinese, Japanese): each character counts as a word.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_LETTER = rf"(?:(?![{_CJK}])\w)"
+# A word: letters/digits, with inner apostrophes ("don't", "city's"), or one CJK character.
+_WORD = re.compile(rf"[{_CJK}]|{_LETTER}+(?:['’]{_LETTER}+)*")
+# A sentence ends at . ! ? (or their CJK forms, with closing quotes/brackets) or a line break.
+_ENDS = ".!?。！？"
+_SENTENCE = re.compile(rf"[^{_ENDS}\n]+(?:[{_ENDS}]+[\"'’”)\]」』]*)?")
+# A name is whole when no other letter touches it (CJK names may sit inside CJK text).
+_OPEN, _CLOSE = rf"(?<!{_LETTER})", rf"(?!{_LETTER})"
 
 STOPWORDS = frozenset(
     """a about above after again against all also am an and any are as at be because been
@@ -123,11 +129,11 @@ def _alternatives(names: Iterable[str]) -> str:
 def named(text: str, forms: Iterable[str]) -> bool:
     """True if any of the name forms occurs in text as a whole word (case-sensitive)."""
     alternatives = _alternatives(forms)
-    return bool(alternatives) and re.search(rf"(?<!\w)(?:{alternatives})(?!\w)", text) is not None
+    return bool(alternatives) and re.search(rf"{_OPEN}(?:{alternatives}){_CLOSE}", text) is not None
 
 
 # Where a sentence starts: the text start, after . ! ? : or a line break.
-_START = r"(?:^|(?<=[.!?:\n]))\s*[\"'“*_(]*"
+_START = rf"(?:^|(?<=[{_ENDS}:\n]))\s*[\"'“*_(「]*"
 # A claim's verb phrases ({N} is the name alternatives; names are case-sensitive).
 IDENTITY_PATTERNS = (
     r"(?i:\bI(?:'m|’m| am)\s+)(?:{N})",  # I'm X / I am X
@@ -136,8 +142,9 @@ IDENTITY_PATTERNS = (
     _START + r"(?i:this is\s+)(?:{N})",  # This is X (speaking)
     _START + r"(?i:you are\s+)(?:{N})",  # You are X (a recited "You are <full name>")
     _START + r"(?:{N})\s+(?i:here)\b",  # X here.
+    r"(?:我是|我叫|私は)(?:{N})",  # Chinese and Japanese "I am X"
 )
-_NAME_END = r"(?!\w|['’]s\b)"  # whole name, and not a possessive ("This is Ben's point")
+_NAME_END = rf"{_CLOSE}(?!['’]s\b)"  # whole name, and not a possessive ("This is Ben's point")
 # Claiming to be an AI: "I am an AI", "As an AI language model, ...", "I'm just a model".
 _AI = re.compile(
     r"(?i)(?:\bI(?:'m|’m| am)\s+(?:(?:just|only|merely|but)\s+)?|(?:^|[,;:.!?]\s*|\n)\s*as\s+)"

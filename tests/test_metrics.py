@@ -340,3 +340,19 @@ def test_the_table_cleans_names_from_the_transcript(tmp_path, capsys):
     assert main(["metrics", str(tmp_path / "transcript.jsonl")]) == 0
     out = capsys.readouterr().out
     assert "share Bob" in out and "\x1b" not in out and "\x07" not in out
+
+
+CJK = [{"name": "王芳", "full_name": "王芳, 护士"}, {"name": "李雷", "full_name": "李雷"},
+       {"name": "Ann", "full_name": "Ann Lee"}]  # fmt: skip
+
+
+def test_names_and_words_in_scripts_without_spaces():
+    f = figures(
+        turn("李雷", "我觉得王芳说得对。王芳，你怎么看？"),  # named inside CJK text: a handoff
+        turn("王芳", "我是李雷。我们需要树。我们需要树！"),  # a claim, a loop, a handoff
+        turn("李雷", "Annabel agrees."),  # "Ann" inside "Annabel" is not Ann
+        turn("Ann", "Fine."),
+        participants=CJK,
+    )
+    assert (f["handoffs"], f["identity_other"], f["looping_turns"]) == (2, 1, 1)
+    assert ts.words("我们需要树, don't we") == ["我", "们", "需", "要", "树", "don't", "we"]
