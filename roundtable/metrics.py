@@ -133,7 +133,7 @@ def _leak_sources(run: dict[str, Any], n: int) -> Callable[[str], set[tuple[str,
     task = run.get("task") or {}
     texts = [str(task[k]) for k in _TASK_KEYS if isinstance(task.get(k), str)]
     templates = [s for s in (run.get("prompts") or {}).values() if isinstance(s, str)]
-    people = {p["name"]: p for p in run.get("participants") or [] if isinstance(p, dict)}
+    people = {p.get("name"): p for p in run.get("participants") or [] if isinstance(p, dict)}
     cache: dict[str, set[tuple[str, ...]]] = {}
 
     def sources(speaker: str) -> set[tuple[str, ...]]:
@@ -232,7 +232,7 @@ def compute_records(
         "discussion_turns": len(discussion),
         "summary_turns": len(model_turns) - len(turns),
         "shares": shares,
-        "gini": gini(list(shares.values())),
+        "gini": gini([counts[name] for name in forms]),  # exact counts, not rounded shares
         "distinct_1": _ratio(len(set(unigrams)), len(unigrams)),
         "distinct_2": _ratio(len(set(bigrams)), len(bigrams)),
         "looping_turns": looping,
