@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__
+from . import __version__, metrics
 from .config import redact_url
 from .display import Display
 from .errors import InputError, RoundtableError, ServerError
@@ -180,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", "-v", action="store_true", help="show every request's prompt")
     check = sub.add_parser("check", help="validate a table and summarise it, without model calls")
     _add_table_args(check)
+    metrics.add_metrics_parser(sub)
     return parser  # fmt: skip
 
 
@@ -290,12 +291,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # `run` is the default command, its help included: `roundtable --help` shows run's
     # options (the subcommand list is in its epilog).
-    if not argv or argv[0] not in ("run", "check", "--version"):
+    if not argv or argv[0] not in ("run", "check", "metrics", "--version"):
         argv.insert(0, "run")
     try:
         args = build_parser().parse_args(argv)
         if args.command == "check":
             return _check(load_table(args.table, args.config, flags=_flags(args)))
+        if args.command == "metrics":
+            return metrics.main(args)
         return _run(args)
     except RoundtableError as exc:
         print(f"Error: {exc}", file=sys.stderr)

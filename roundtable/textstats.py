@@ -1,0 +1,169 @@
+"""Text measures for one reply: words, n-grams, loops, leaked templates, identity claims."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+# Scripts written without spaces (Chinese, Japanese): each character counts as a word.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_LETTER = rf"(?:(?![{_CJK}])\w)"
+# A word: letters/digits, with inner apostrophes ("don't", "city's"), or one CJK character.
+_WORD = re.compile(rf"[{_CJK}]|{_LETTER}+(?:['’]{_LETTER}+)*")
+# A sentence ends at . ! ? (or their CJK forms, with closing quotes/brackets) or a line break.
+_ENDS = ".!?。！？"
+_SENTENCE = re.compile(rf"[^{_ENDS}\n]+(?:[{_ENDS}]+[\"'’”)\]」』]*)?")
+# A name is whole when no other letter touches it (CJK names may sit inside CJK text).
+_OPEN, _CLOSE = rf"(?<!{_LETTER})", rf"(?!{_LETTER})"
+
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each
+    else even ever every few first for from further get got had has have having he her here
+    hers herself him himself his how however i if in into is it its itself just let lets
+    like make many may me might more most much must my myself need no nor not now of off on
+    once one only or other our ours ourselves out over own per put rather really same say
+    says she should so some such than that the their theirs them themselves then there these
+    they this those through thus to too under until up upon us very was way we well were
+    what when where which while who whom whose why will with within without would yes yet
+    you your yours yourself yourselves""".split()
+)
+
+
+def words(text: str) -> list[str]:
+    """The lower-cased words of a text ("Don't" is one word, "don't")."""
+    return [w.replace("’", "'") for w in _WORD.findall(text.lower())]
+
+
+def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
+    """The word n-grams of one token sequence (none if it is shorter than n)."""
+    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a text: split after . ! ? and at line breaks."""
+    return [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
+
+
+def looping(text: str, min_words: int = 3) -> bool:
+    """True if a sentence of at least min_words words occurs twice in the text.
+
+    Sentences are compared by their words only: case and punctuation are ignored.
+    """
+    seen: set[tuple[str, ...]] = set()
+    for sentence in sentences(text):
+        key = tuple(words(sentence))
+        if len(key) < min_words:
+            continue
+        if key in seen:
+            return True
+        seen.add(key)
+    return False
+
+
+def stem(word: str) -> str:
+    """A crude suffix stemmer: cities/city, cooling/cooled/cool, houses/house agree."""
+    w = word.lower()
+    w = (w[:-2] if w.endswith("'s") else w).replace("'", "")
+    for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("s", "")):
+        if w.endswith(suffix) and not w.endswith("ss") and len(w) - len(suffix) >= 3:
+            w = w[: len(w) - len(suffix)] + repl
+            break
+    if w.endswith("e") and len(w) > 3:
+        w = w[:-1]
+    return w
+
+
+def content_words(text: str) -> set[str]:
+    """The stemmed words of a text that are not stopwords or numbers."""
+    return {stem(w) for w in words(text) if w not in STOPWORDS and not w.isdigit()}
+
+
+# Jinja syntax: comments and statements vanish; an expression becomes a break, unless it
+# is one whose value is known (then it is replaced by that value).
+_JINJA = re.compile(r"\{#.*?#\}|\{%-?.*?-?%\}|\{\{-?\s*(.*?)\s*-?\}\}", re.S)
+BREAK = "\n\x00\n"
+
+
+def strip_jinja(source: str, values: dict[str, str] | None = None) -> str:
+    """Template text without Jinja syntax; `{{ x }}` becomes values[x] or a break."""
+    known = values or {}
+
+    def replace(match: re.Match[str]) -> str:
+        expr = match.group(1)
+        if expr is None:
+            return ""
+        return known.get(expr, BREAK)
+
+    return _JINJA.sub(replace, source)
+
+
+def segment_ngrams(texts: Iterable[str], n: int) -> set[tuple[str, ...]]:
+    """The word n-grams of texts; none spans a text boundary or a template break."""
+    grams: set[tuple[str, ...]] = set()
+    for text in texts:
+        for part in text.split("\x00"):
+            grams.update(ngrams(words(part), n))
+    return grams
+
+
+def copied_share(tokens: Sequence[str], known: set[tuple[str, ...]], n: int) -> float:
+    """The share of the n-grams of tokens that are in known (0 if there are none)."""
+    grams = ngrams(tokens, n)
+    if not grams:
+        return 0.0
+    return sum(g in known for g in grams) / len(grams)
+
+
+def name_forms(name: str, full_name: str) -> list[str]:
+    """How a participant may be named: name, full name, full name up to its first comma."""
+    forms = {name.strip(), full_name.strip(), full_name.split(",")[0].strip()}
+    return sorted((f for f in forms if f), key=len, reverse=True)
+
+
+def _alternatives(names: Iterable[str]) -> str:
+    unique = sorted(set(names), key=len, reverse=True)
+    return "|".join(re.escape(n) for n in unique)
+
+
+def named(text: str, forms: Iterable[str]) -> bool:
+    """True if any of the name forms occurs in text as a whole word (case-sensitive)."""
+    alternatives = _alternatives(forms)
+    return bool(alternatives) and re.search(rf"{_OPEN}(?:{alternatives}){_CLOSE}", text) is not None
+
+
+# Where a sentence starts: the text start, after . ! ? : or a line break.
+_START = rf"(?:^|(?<=[{_ENDS}:\n]))\s*[\"'“*_(「]*"
+# A claim's verb phrases ({N} is the name alternatives; names are case-sensitive).
+IDENTITY_PATTERNS = (
+    r"(?i:\bI(?:'m|’m| am)\s+)(?:{N})",  # I'm X / I am X
+    r"(?i:\bmy name is\s+)(?:{N})",  # My name is X
+    _START + r"(?i:as\s+)(?:{N})\s*,",  # As X, ... (not "As X said")
+    _START + r"(?i:this is\s+)(?:{N})",  # This is X (speaking)
+    _START + r"(?i:you are\s+)(?:{N})",  # You are X (a recited "You are <full name>")
+    _START + r"(?:{N})\s+(?i:here)\b",  # X here.
+    r"(?:我是|我叫|私は)(?:{N})",  # Chinese and Japanese "I am X"
+)
+_NAME_END = rf"{_CLOSE}(?!['’]s\b)"  # whole name, and not a possessive ("This is Ben's point")
+# Claiming to be an AI: "I am an AI", "As an AI language model, ...", "I'm just a model".
+_AI = re.compile(
+    r"(?i)(?:\bI(?:'m|’m| am)\s+(?:(?:just|only|merely|but)\s+)?|(?:^|[,;:.!?]\s*|\n)\s*as\s+)"
+    r"(?:an?\s+)(?:AI\b(?!-)|artificial intelligence|(?:large\s+)?language model|chatbot"
+    r"|(?:helpful|virtual|digital)\s+assistant)"
+)
+
+
+def claims_identity(text: str, others: Iterable[str]) -> bool:
+    """True if text claims to be one of the other participants (given as name forms)."""
+    alternatives = _alternatives(others)
+    if not alternatives:
+        return False
+    for pattern in IDENTITY_PATTERNS:
+        if re.search(pattern.replace("{N}", alternatives) + _NAME_END, text):
+            return True
+    return False
+
+
+def claims_ai(text: str) -> bool:
+    """True if text says its speaker is an AI, a language model or an assistant."""
+    return _AI.search(text) is not None
