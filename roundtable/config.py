@@ -353,28 +353,36 @@ def load_settings(
             raise InputError(f"{found[1]}: {found[0].name} is here too; keep one settings file")
         config_file = found[0] if found else None
     values: dict[str, Any] = {}
-    # Where each value came from: (the start of an error line, how to change it there).
-    sources: dict[str, tuple[str, str]] = {}
+    # Where each value came from: (strength, start of an error line, how to change it there).
+    sources: dict[str, tuple[int, str, str]] = {}
     if config_file is not None:
         for key, value in _from_yaml(config_file).items():
-            values[key], sources[key] = value, (str(config_file), f"{key} in {config_file.name}")
+            values[key] = value
+            sources[key] = (1, str(config_file), f"{key} in {config_file.name}")
     for key, (value, var) in _from_env(env).items():
-        values[key], sources[key] = value, (var, var)
+        values[key], sources[key] = value, (2, var, var)
     for name, raw in (flags or {}).items():
         flag = f"--{name.replace('_', '-')}"
         value = from_string(name, raw) if isinstance(raw, str) else raw
-        values[name], sources[name] = check(name, value, flag), (flag, flag)
+        values[name], sources[name] = check(name, value, flag), (3, flag, flag)
     settings = replace(Settings(), **values)
-    if settings.wrap_up_turns > settings.turns:
-        if "wrap_up_turns" not in sources:
-            # Only the default exceeds turns: clamp it, so that --turns 1 just works.
-            return replace(settings, wrap_up_turns=settings.turns), config_file
-        where, lower = sources["wrap_up_turns"]
-        raise InputError(
-            f"{where}: wrap_up_turns ({settings.wrap_up_turns}) must not exceed turns "
-            f"({settings.turns}); lower {lower} or raise {sources.get('turns', ('', '--turns'))[1]}"
-        )
-    return settings, config_file
+    return _fit_wrap_up(settings, sources), config_file
+
+
+def _fit_wrap_up(settings: Settings, sources: Mapping[str, tuple[int, str, str]]) -> Settings:
+    if settings.wrap_up_turns <= settings.turns:
+        return settings
+    turns = sources.get("turns", (0, "", "--turns"))
+    wrap_up = sources.get("wrap_up_turns", (0, "", ""))
+    if wrap_up[0] < turns[0]:
+        # turns was set more strongly (e.g. --turns 1 over the default or the file's
+        # wrap-up): it wins, as precedence says, so the wrap-up shrinks to fit.
+        return replace(settings, wrap_up_turns=settings.turns)
+    raise InputError(
+        f"{wrap_up[1]}: wrap_up_turns ({settings.wrap_up_turns}) must not exceed turns "
+        f"({settings.turns}); add --wrap-up-turns {settings.turns}, lower {wrap_up[2]} or "
+        f"raise {turns[2]}"
+    )
 
 
 def api_key(settings: Settings, env: Mapping[str, str] | None = None) -> str:

@@ -152,8 +152,18 @@ def test_credentials_in_the_query_string_are_masked(url, expected):
     assert "abc" not in str(Settings(base_url=url).to_dict())
 
 
-def test_turns_1_clamps_the_default_wrap_up(tmp_path):
-    settings, _ = load_settings(tmp_path, env={}, flags={"turns": "1"})
+@pytest.mark.parametrize(
+    "yaml_text,env,flags",
+    [
+        ("", {}, {"turns": "1"}),
+        ("wrap_up_turns: 3\n", {}, {"turns": "1"}),
+        ("wrap_up_turns: 3\n", {"ROUNDTABLE_TURNS": "1"}, {}),
+    ],
+    ids=["default", "file-under-flag", "file-under-env"],
+)
+def test_a_wrap_up_set_more_weakly_than_turns_shrinks_to_fit(tmp_path, yaml_text, env, flags):
+    (tmp_path / "roundtable.yaml").write_text(yaml_text)
+    settings, _ = load_settings(tmp_path, env=env, flags=flags)
     assert (settings.turns, settings.wrap_up_turns) == (1, 1)
 
 
@@ -161,14 +171,14 @@ def test_turns_1_clamps_the_default_wrap_up(tmp_path):
     "yaml_text,env,flags,message",
     [
         ("", {}, {"turns": "3", "wrap_up_turns": "5"},
-         "^--wrap-up-turns: wrap_up_turns \\(5\\) must not exceed turns \\(3\\); lower "
-         "--wrap-up-turns or raise --turns$"),
-        ("wrap_up_turns: 5\n", {}, {"turns": "3"},
-         "roundtable.yaml: wrap_up_turns \\(5\\) .*; lower wrap_up_turns in roundtable.yaml "
-         "or raise --turns$"),
+         "^--wrap-up-turns: wrap_up_turns \\(5\\) must not exceed turns \\(3\\); add "
+         "--wrap-up-turns 3, lower --wrap-up-turns or raise --turns$"),
+        ("wrap_up_turns: 5\nturns: 3\n", {}, {},
+         "roundtable.yaml: wrap_up_turns \\(5\\) .*; add --wrap-up-turns 3, lower "
+         "wrap_up_turns in roundtable.yaml or raise turns in roundtable.yaml$"),
         ("turns: 3\n", {"ROUNDTABLE_WRAP_UP_TURNS": "5"}, {},
-         "^ROUNDTABLE_WRAP_UP_TURNS: .*; lower ROUNDTABLE_WRAP_UP_TURNS or raise turns in "
-         "roundtable.yaml$"),
+         "^ROUNDTABLE_WRAP_UP_TURNS: .*; add --wrap-up-turns 3, lower ROUNDTABLE_WRAP_UP_TURNS "
+         "or raise turns in roundtable.yaml$"),
     ],
     ids=["flags", "yaml", "env"],
 )  # fmt: skip
