@@ -40,31 +40,50 @@ def _one_of(*choices: str) -> Rule:
 
 
 @dataclass(frozen=True)
-class _Meta:
+class Declaration:
+    """One setting as declared on `Settings`: everything else is derived from these."""
+
+    name: str
+    kind: type  # int, float, bool, str or dict: from the type annotation
+    default: Any
+    nullable: bool  # from the annotation: X | None
     rule: Rule
     help: str
-    metavar: str | None  # None: no flag, except for booleans (--x / --no-x)
-    unset: str  # what null means, for settings whose default is null
-    env: tuple[str, ...]  # further environment variables, weaker than ROUNDTABLE_<NAME>
-    persona: bool
-    resumable: bool
-    sampling: bool
+    metavar: str | None = None  # None: no flag, except for booleans (--x and --no-x)
+    unset: str = ""  # what null means, for settings that may be null
+    env: tuple[str, ...] = ()  # environment variables, strongest first
+    persona: bool = False  # a persona file may set its own
+    resumable: bool = False  # a flag may change it on --resume
+    sampling: bool = False  # a sampling parameter, sent only when set
+
+    @property
+    def flag(self) -> str | None:
+        """The command-line flag, or None; booleans that default true are shown as --no-x."""
+        if self.kind is not bool and not self.metavar:
+            return None
+        dashed = self.name.replace("_", "-")
+        return f"--no-{dashed}" if self.kind is bool and self.default else f"--{dashed}"
+
+    @property
+    def allowed(self) -> str:
+        """What the setting accepts, for error messages."""
+        return (
+            f"{self.rule.allowed}, or null ({self.unset})" if self.nullable else self.rule.allowed
+        )
+
+    def show(self, value: Any) -> str:
+        """A value as a user would write it (null says what it means)."""
+        if value is None:
+            return self.unset
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return value if isinstance(value, str) else json.dumps(value)
 
 
-def _setting(
-    default: Any,
-    rule: Rule,
-    help: str,
-    *,
-    metavar: str | None = None,
-    unset: str = "",
-    env: tuple[str, ...] = (),
-    persona: bool = False,
-    resumable: bool = False,
-    sampling: bool = False,
-) -> Any:
-    meta = _Meta(rule, help, metavar, unset, env, persona, resumable, sampling)
-    return field(default=default, metadata={"setting": meta})
+def _setting(default: Any, rule: Rule, help: str, **roles: Any) -> Any:
+    # The name, type and nullability are filled in from the field itself, in _declare().
+    declared = Declaration("", object, default, False, rule, help, **roles)
+    return field(default=default, metadata={"setting": declared})
 
 
 _BOOL = Rule(lambda v: True, "true or false")
@@ -159,47 +178,6 @@ class Settings:
         return round(creativity * self.temperature_scale, 4)
 
 
-@dataclass(frozen=True)
-class Declaration:
-    """One setting as declared on `Settings`: everything else is derived from these."""
-
-    name: str
-    kind: type  # int, float, bool, str or dict
-    default: Any
-    nullable: bool
-    rule: Rule
-    help: str
-    metavar: str | None
-    unset: str
-    env: tuple[str, ...]  # strongest first
-    persona: bool
-    resumable: bool
-    sampling: bool
-
-    @property
-    def flag(self) -> str | None:
-        """The command-line flag, or None; booleans that default true are shown as --no-x."""
-        if self.kind is not bool and not self.metavar:
-            return None
-        dashed = self.name.replace("_", "-")
-        return f"--no-{dashed}" if self.kind is bool and self.default else f"--{dashed}"
-
-    @property
-    def allowed(self) -> str:
-        """What the setting accepts, for error messages."""
-        return (
-            f"{self.rule.allowed}, or null ({self.unset})" if self.nullable else self.rule.allowed
-        )
-
-    def show(self, value: Any) -> str:
-        """A value as a user would write it (null says what it means)."""
-        if value is None:
-            return self.unset
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return value if isinstance(value, str) else json.dumps(value)
-
-
 _TYPE_CHECKS: dict[type, Callable[[Any], bool]] = {
     int: is_int,
     float: is_number,
@@ -214,24 +192,14 @@ def _declare() -> dict[str, Declaration]:
     out = {}
     for f in fields(Settings):
         args = typing.get_args(hints[f.name])
-        nullable = type(None) in args
         kind = next(a for a in args if a is not type(None)) if args else hints[f.name]
-        kind = typing.get_origin(kind) or kind
-        m: _Meta = f.metadata["setting"]
-        env = (f"ROUNDTABLE_{f.name.upper()}", *m.env)
-        out[f.name] = Declaration(
-            f.name,
-            kind,
-            f.default,
-            nullable,
-            m.rule,
-            m.help,
-            m.metavar,
-            m.unset,
-            env,
-            m.persona,
-            m.resumable,
-            m.sampling,
+        d: Declaration = f.metadata["setting"]
+        out[f.name] = replace(
+            d,
+            name=f.name,
+            kind=typing.get_origin(kind) or kind,
+            nullable=type(None) in args,
+            env=(f"ROUNDTABLE_{f.name.upper()}", *d.env),
         )
     return out
 

@@ -115,6 +115,9 @@ def test_declarations_derive_types_nullability_and_roles():
                          "compat", "stream"}  # fmt: skip
     assert SAMPLING == ("top_p", "frequency_penalty", "presence_penalty", "extra_body")
     assert "seed" in PERSONA_SETTINGS and "turns" not in PERSONA_SETTINGS
+    for d in DECLARATIONS.values():  # what a later declaration must not forget
+        assert d.help and d.rule.allowed and (d.unset or not d.nullable), d.name
+        assert d.flag or d.kind is dict, d.name
 
 
 @pytest.mark.parametrize(
