@@ -93,6 +93,14 @@ def load_document(path: Path) -> Any:
         raise InputError(f"{path}: invalid YAML{where}: {problem}") from None
 
 
+def quote_hint(source: str, key: str, value: Any) -> str:
+    """A hint for text that YAML read as a boolean or number (name: No), or ''."""
+    if not source.lower().endswith((".yaml", ".yml")) or not isinstance(value, (int, float)):
+        return ""
+    example = ("Yes" if value else "No") if isinstance(value, bool) else value
+    return f'; YAML reads it as {describe(value)}: put the text in quotes, e.g. {key}: "{example}"'
+
+
 def suggest(key: str, known: Iterable[str]) -> str:
     """A ' (did you mean "x"?)' hint for a misspelled key, or ''."""
     close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)

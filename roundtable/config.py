@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ._validate import describe, is_int, is_number, load_document, suggest
+from ._validate import describe, is_int, is_number, load_document, quote_hint, suggest
 from .compat import MODES as COMPAT_MODES
 from .errors import InputError
 
@@ -239,13 +239,14 @@ def from_string(name: str, text: str) -> Any:
     return stripped
 
 
-def check(name: str, value: Any, source: str) -> Any:
-    """Validate one setting's value; the error names where it came from."""
+def check(name: str, value: Any, source: str, hint: str = "") -> Any:
+    """Validate one setting's value; the error names where it came from (and adds hint)."""
     d = DECLARATIONS[name]
     if value is None and d.nullable:
         return None
     if not (_TYPE_CHECKS[d.kind](value) and d.rule.ok(value)):
-        raise InputError(f"{source}: must be {d.allowed}, got {describe(value)}")
+        hint = hint if d.kind is str else ""
+        raise InputError(f"{source}: must be {d.allowed}, got {describe(value)}{hint}")
     return float(value) if d.kind is float else value
 
 
@@ -292,7 +293,7 @@ def _from_yaml(path: Path) -> dict[str, Any]:
             raise InputError(
                 f"{path}: unknown setting {describe(key)}{suggest(str(key), SETTING_NAMES)}"
             )
-        values[key] = check(key, value, f'{path}: "{key}"')
+        values[key] = check(key, value, f'{path}: "{key}"', quote_hint(str(path), key, value))
     return values
 
 

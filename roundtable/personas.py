@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ._validate import describe, is_number, load_document, suggest
+from ._validate import describe, is_number, load_document, quote_hint, suggest
 from .config import PERSONA_SETTINGS, SAMPLING, check
 from .errors import InputError
 
@@ -67,7 +67,7 @@ class Persona:
                 continue
             value = data[key]
             if not isinstance(value, str):
-                hint = _quote_hint(source, key, value)
+                hint = quote_hint(source, key, value)
                 raise InputError(f'{source}: "{key}" must be text, got {describe(value)}{hint}')
             if not value.strip():
                 raise InputError(f'{source}: "{key}" must not be empty')
@@ -93,7 +93,9 @@ class Persona:
             values["color"] = color
         for key in PERSONA_SETTINGS:
             if data.get(key) is not None:
-                values[key] = check(key, data[key], f'{source}: "{key}"')
+                values[key] = check(
+                    key, data[key], f'{source}: "{key}"', quote_hint(source, key, data[key])
+                )
         return cls(**values)
 
     def sampling(self) -> dict[str, Any]:
@@ -105,14 +107,6 @@ class Persona:
         data = asdict(self)
         del data["source"]
         return data
-
-
-def _quote_hint(source: str, key: str, value: Any) -> str:
-    # YAML reads an unquoted No, Yes, On, Off as a boolean, 1984 as a number.
-    if not source.lower().endswith((".yaml", ".yml")) or not isinstance(value, (int, float)):
-        return ""
-    example = ("Yes" if value else "No") if isinstance(value, bool) else value
-    return f'; YAML reads it as {describe(value)}: put the text in quotes, e.g. {key}: "{example}"'
 
 
 def natural_key(path: Path) -> list[Any]:

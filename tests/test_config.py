@@ -227,3 +227,10 @@ def test_duplicate_keys_in_settings_are_an_error(tmp_path, text):
 )  # fmt: skip
 def test_offline_notice_says_why(base_url, forced, expected):
     assert offline_notice(Settings(base_url=base_url), forced, "http://d/v1") == expected
+
+
+def test_text_that_yaml_reads_as_a_number_gets_a_quoting_hint(tmp_path):
+    (tmp_path / "roundtable.yaml").write_text("model: 2024\n")
+    with pytest.raises(InputError, match='"model": must be a model name.*got 2024; YAML reads it '
+                       'as 2024: put the text in quotes, e.g. model: "2024"$'):  # fmt: skip
+        load_settings(tmp_path, env={})

@@ -154,6 +154,9 @@ MORE_BAD = [
      'duplicate key "x"'),
     ("yaml-duplicate", "a.yaml", "name: A\nfull_name: B\nprompt: c\nname: D\n",
      'invalid YAML at line 4 column 1: duplicate key "name"'),
+    ("yaml-model-number", "a.yaml", "name: A\nfull_name: B\nprompt: c\nmodel: 7\n",
+     '"model": must be a model name, or null (the first model the server lists), got 7; '
+     'YAML reads it as 7: put the text in quotes, e.g. model: "7"'),
     ("upper-case-json", "a.JSON", '{"name": "A",', "invalid JSON at line 1"),
     ("source-is-not-a-field", "a.json", {**GOOD, "source": "x.json"}, 'unknown field "source"'),
 ]  # fmt: skip
