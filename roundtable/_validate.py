@@ -17,7 +17,7 @@ MAX_FILE_BYTES = 1024 * 1024
 
 
 def read_text(path: Path, what: str = "file") -> str:
-    """Read a UTF-8 text file of at most 1 MiB, or raise an InputError naming it."""
+    """Read a UTF-8 text file of at most 1 MiB (a leading BOM dropped), or raise naming it."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -29,7 +29,8 @@ def read_text(path: Path, what: str = "file") -> str:
     if size > MAX_FILE_BYTES:
         raise InputError(f"{path}: file is {size} bytes; the limit is 1 MiB ({MAX_FILE_BYTES})")
     try:
-        return path.read_text(encoding="utf-8")
+        # utf-8-sig: editors on Windows start files with a BOM, which is not text.
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(
             f"{path}: not valid UTF-8 (byte {exc.start}); save the file as UTF-8"
@@ -38,23 +39,66 @@ def read_text(path: Path, what: str = "file") -> str:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
 
 
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    for i, key in enumerate(keys):
+        if key in keys[:i]:
+            raise _DuplicateKeyError(key)
+    return dict(pairs)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` may be overridden on purpose
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # unhashable: the base class reports it
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {describe(key)}", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep)
+
+
 def load_document(path: Path) -> Any:
-    """Parse a .json, .yaml or .yml file."""
+    """Parse a .json, .yaml or .yml file (any case); a key given twice is an error."""
     text = read_text(path)
-    if path.suffix == ".json":
+    if path.suffix.lower() == ".json":
         try:
-            return json.loads(text)
+            return json.loads(text, object_pairs_hook=_unique_pairs)
+        except _DuplicateKeyError as exc:
+            raise InputError(f"{path}: duplicate key {describe(exc.args[0])}") from None
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
             ) from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no Python objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(f"{path}: invalid YAML{where}: {problem}") from None
+
+
+def quote_hint(source: str, key: str, value: Any) -> str:
+    """A hint for text that YAML read as a boolean or number (name: No), or ''."""
+    if not source.lower().endswith((".yaml", ".yml")) or not isinstance(value, (int, float)):
+        return ""
+    example = ("Yes" if value else "No") if isinstance(value, bool) else value
+    return f'; YAML reads it as {describe(value)}: put the text in quotes, e.g. {key}: "{example}"'
 
 
 def suggest(key: str, known: Iterable[str]) -> str:

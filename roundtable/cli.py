@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import shlex
 import signal
 import sys
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__, metrics
-from .config import redact_url
+from .config import DECLARATIONS, Declaration, redact_url
 from .display import Display
 from .errors import InputError, RoundtableError, ServerError
 from .run import Discussion
@@ -36,8 +38,11 @@ settings precedence: flag > environment (ROUNDTABLE_<NAME>, OPENAI_BASE_URL) > r
 > default. The API key is read from the variable named by api_key_env (OPENAI_API_KEY);
 without one a placeholder is sent, which local servers accept.
 
-commands: run (the default; `run` may be left out), check (see `roundtable check --help`).
+commands: run (the default; `run` may be left out), check, metrics (see `roundtable
+check --help`, `roundtable metrics --help`).
 """
+
+COMMANDS = ("run", "check", "metrics")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,11 +51,15 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(f"{message}; see --help")
 
 
+def _help(d: Declaration) -> str:
+    # argparse formats help with %: a literal one must be doubled.
+    return f"{d.help} (default: {d.show(d.default)})".replace("%", "%%")
+
+
 def _add_table_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--table",
         type=Path,
-        default=Path("."),
         metavar="DIR",
         help="the table directory (default: the current directory)",
     )
@@ -58,76 +67,20 @@ def _add_table_args(p: argparse.ArgumentParser) -> None:
         "--config",
         type=Path,
         metavar="FILE",
-        help="settings file (default: DIR/roundtable.yaml if present)",
+        help="settings file (default: DIR/roundtable.yaml or .yml if present)",
     )
     s = p.add_argument_group("settings (override roundtable.yaml and the environment)")
-    s.add_argument("--turns", metavar="N", help="discussion turns before the summary (default 12)")
-    s.add_argument(
-        "--wrap-up-turns", metavar="N", help="how many of those are closing remarks (default 2)"
-    )
-    s.add_argument("--turns-per-topic", metavar="N", help="average turns per question (default 4)")
-    s.add_argument(
-        "--ask-opinion-every",
-        metavar="N",
-        help="nudge a speaker to ask someone's opinion about every N turns; 0 never (default 4)",
-    )
-    s.add_argument(
-        "--no-introductions",
-        dest="introductions",
-        action="store_const",
-        const="false",
-        help="skip the introductions",
-    )
-    s.add_argument("--max-tokens", metavar="N", help="cap on each reply's length (default 200)")
-    s.add_argument(
-        "--seed", metavar="N", help="seed for a reproducible run (default: random, recorded)"
-    )
-    s.add_argument(
-        "--temperature-scale", metavar="X", help="temperature = creativity x this (default 1.0)"
-    )
-    s.add_argument(
-        "--base-url",
-        metavar="URL",
-        help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1",
-    )
-    s.add_argument("--model", help="model name (default: the first one the server lists)")
-    s.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key")
-    s.add_argument("--timeout", metavar="SECONDS", help="per-request timeout (default 120)")
-    s.add_argument(
-        "--no-stream",
-        dest="stream",
-        action="store_const",
-        const="false",
-        help="wait for whole replies instead of streaming",
-    )
-    s.add_argument(
-        "--context-window",
-        metavar="N",
-        help="the model's context size in tokens (default: ask the server)",
-    )
-    s.add_argument(
-        "--compat",
-        metavar="MODE",
-        help="message layout: auto (default), standard, no-system, alternating",
-    )
-    s.add_argument("--retries", metavar="N", help="retries of a failed request (default 4)")
-    s.add_argument(
-        "--retry-wait", metavar="SECONDS", help="first retry delay, doubling (default 0.5)"
-    )
-    s.add_argument(
-        "--fold-summary", metavar="HOW", help="recap of folded turns: extractive (default) or model"
-    )
-    s.add_argument("--top-p", metavar="P", help="nucleus sampling for every persona")
-    s.add_argument("--frequency-penalty", metavar="X", help="-2 to 2, for every persona")
-    s.add_argument("--presence-penalty", metavar="X", help="-2 to 2, every persona")  # fmt: skip
-
-
-_SETTING_FLAGS = (
-    "turns", "wrap_up_turns", "turns_per_topic", "ask_opinion_every", "introductions",
-    "max_tokens", "seed", "temperature_scale", "base_url", "model", "api_key_env", "timeout",
-    "stream", "context_window", "compat", "retries", "retry_wait", "fold_summary", "top_p",
-    "frequency_penalty", "presence_penalty",
-)  # fmt: skip
+    for d in DECLARATIONS.values():
+        if d.kind is bool:
+            # --x and --no-x, so a flag can undo roundtable.yaml either way.
+            s.add_argument(
+                f"--{d.name.replace('_', '-')}",
+                dest=d.name,
+                action=argparse.BooleanOptionalAction,
+                help=_help(d),
+            )
+        elif d.flag is not None:
+            s.add_argument(d.flag, dest=d.name, metavar=d.metavar, help=_help(d))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         type=Path,
         metavar="RUN_DIR",
-        help="carry on an interrupted run from its transcript (only endpoint flags may be "
-        "given with it)",
+        help="carry on an interrupted run from its directory or its transcript.jsonl (only "
+        "endpoint flags may be given with it)",
     )
     run.add_argument(
         "--offline",
@@ -185,7 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: getattr(args, k) for k in _SETTING_FLAGS if getattr(args, k, None) is not None}
+    return {n: v for n in DECLARATIONS if (v := getattr(args, n, None)) is not None}
+
+
+def display_width(text: str) -> int:
+    """Terminal columns taken by text: wide (e.g. CJK) characters take two, combining none."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - display_width(text))
 
 
 def _check(table: Table) -> int:
@@ -193,17 +158,21 @@ def _check(table: Table) -> int:
     print(f"Table {table.directory.resolve()}: OK")
     print(f"  settings from: {table.config_file or 'defaults'} (+ environment and flags)")
     print(f"  participants ({len(table.personas)}):")
+    width = max([12, *(display_width(p.name) for p in table.personas)])
     for p in table.personas:
-        print(f"    {p.name:<12} {p.full_name}  (creativity {p.creativity}, "
+        print(f"    {_pad(p.name, width)} {p.full_name}  (creativity {p.creativity}, "
               f"temperature {s.temperature(p.creativity)})")  # fmt: skip
         if p.base_url or p.model:
             where = redact_url(p.base_url) or "the table's endpoint"
-            print(f"    {'':<12} own endpoint: {where}, model {p.model or '(first listed)'}")
+            print(
+                f"    {_pad('', width)} own endpoint: {where}, model {p.model or '(first listed)'}"
+            )
     print(f"  questions ({len(table.task.questions)}):")
     for q in table.task.questions:
         print(f"    - {q}")
-    print(f"  turns {s.turns} (wrap-up {s.wrap_up_turns}) + summary; ~{s.turns_per_topic} per "
-          f"question; max_tokens {s.max_tokens}; seed {s.seed}")  # fmt: skip
+    seed = DECLARATIONS["seed"].show(s.seed)
+    print(f"  turns: {s.turns} (wrap-up {s.wrap_up_turns}) + summary; ~{s.turns_per_topic} per "
+          f"question; max_tokens: {s.max_tokens}; seed: {seed}")  # fmt: skip
     where = redact_url(s.base_url) or "offline dummy model (no base_url set)"
     print(f"  endpoint: {where}; model {s.model or '(first listed)'}")
     return 0
@@ -286,15 +255,46 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unknown_command(word: str) -> InputError:
+    close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
+    if close:
+        return InputError(f'{word}: unknown command; did you mean "{close[0]}"?')
+    hint = f"; for a table directory, pass --table {word}" if Path(word).is_dir() else ""
+    return InputError(
+        f"{word}: unknown command; the commands are run (the default), check and metrics{hint}"
+    )
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse a command line into arguments, with run as the default command."""
+    argv = list(argv)
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        raise _unknown_command(argv[0])
+    # `run` is the default command, its help included: `roundtable --help` shows run's
+    # options (the subcommand list is in its epilog).
+    if not argv or argv[0] not in (*COMMANDS, "--version"):
+        argv.insert(0, "run")
+    args = build_parser().parse_args(argv)
+    resume = getattr(args, "resume", None)
+    if resume is not None:
+        for flag in ("table", "config"):
+            if getattr(args, flag) is not None:
+                raise InputError(
+                    f"--{flag}: a resumed run uses the table and settings it recorded; "
+                    f"drop --{flag}"
+                )
+        if resume.name == "transcript.jsonl" or resume.is_file():
+            args.resume = resume.parent  # the run is the directory that holds the transcript
+    if getattr(args, "table", "") is None:
+        args.table = Path(".")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    # `run` is the default command, its help included: `roundtable --help` shows run's
-    # options (the subcommand list is in its epilog).
-    if not argv or argv[0] not in ("run", "check", "metrics", "--version"):
-        argv.insert(0, "run")
     try:
-        args = build_parser().parse_args(argv)
+        args = parse_args(argv)
         if args.command == "check":
             return _check(load_table(args.table, args.config, flags=_flags(args)))
         if args.command == "metrics":

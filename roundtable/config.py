@@ -1,16 +1,18 @@
-"""Settings: defaults, then roundtable.yaml, then environment, then flags, into one `Settings`."""
+"""Settings: each declared once; defaults, then roundtable.yaml, environment and flags."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import typing
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ._validate import describe, is_int, is_number, load_document, suggest
+from ._validate import describe, is_int, is_number, load_document, quote_hint, suggest
 from .compat import MODES as COMPAT_MODES
 from .errors import InputError
 
@@ -18,31 +20,148 @@ PLACEHOLDER_API_KEY = "not-needed"  # local servers ignore it; the openai client
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Every setting of a run. Secrets are not settings: the API key stays in the env."""
+class Rule:
+    """What a setting accepts beyond its type: a check and how to say what is allowed."""
 
-    turns: int = 12
-    wrap_up_turns: int = 2
-    turns_per_topic: int = 4
-    ask_opinion_every: int = 4
-    introductions: bool = True
-    max_tokens: int = 200
-    seed: int | None = None
-    temperature_scale: float = 1.0
-    base_url: str | None = None
-    model: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    timeout: float = 120.0
-    stream: bool = True
-    context_window: int | None = None
-    compat: str = "auto"
-    retries: int = 4
-    retry_wait: float = 0.5
-    fold_summary: str = "extractive"
-    top_p: float | None = None
-    frequency_penalty: float | None = None
-    presence_penalty: float | None = None
-    extra_body: dict[str, Any] | None = None
+    ok: Callable[[Any], bool]
+    allowed: str
+
+
+def _at_least(low: int) -> Rule:
+    return Rule(lambda v: v >= low, f"an integer >= {low}")
+
+
+def _range(low: float, high: float, what: str = "a number") -> Rule:
+    return Rule(lambda v: low <= v <= high, f"{what} from {low:g} to {high:g}")
+
+
+def _one_of(*choices: str) -> Rule:
+    return Rule(lambda v: v in choices, f"one of {', '.join(choices)}")
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """One setting as declared on `Settings`: everything else is derived from these."""
+
+    name: str
+    kind: type  # int, float, bool, str or dict: from the type annotation
+    default: Any
+    nullable: bool  # from the annotation: X | None
+    rule: Rule
+    help: str
+    metavar: str | None = None  # None: no flag, except for booleans (--x and --no-x)
+    unset: str = ""  # what null means, for settings that may be null
+    env: tuple[str, ...] = ()  # environment variables, strongest first
+    persona: bool = False  # a persona file may set its own
+    resumable: bool = False  # a flag may change it on --resume
+    sampling: bool = False  # a sampling parameter, sent only when set
+
+    @property
+    def flag(self) -> str | None:
+        """The command-line flag, or None; booleans that default true are shown as --no-x."""
+        if self.kind is not bool and not self.metavar:
+            return None
+        dashed = self.name.replace("_", "-")
+        return f"--no-{dashed}" if self.kind is bool and self.default else f"--{dashed}"
+
+    @property
+    def allowed(self) -> str:
+        """What the setting accepts, for error messages."""
+        return (
+            f"{self.rule.allowed}, or null ({self.unset})" if self.nullable else self.rule.allowed
+        )
+
+    def show(self, value: Any) -> str:
+        """A value as a user would write it (null says what it means)."""
+        if value is None:
+            return self.unset
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return value if isinstance(value, str) else json.dumps(value)
+
+
+def _setting(default: Any, rule: Rule, help: str, **roles: Any) -> Any:
+    # The name, type and nullability are filled in from the field itself, in _declare().
+    declared = Declaration("", object, default, False, rule, help, **roles)
+    return field(default=default, metadata={"setting": declared})
+
+
+_BOOL = Rule(lambda v: True, "true or false")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of a run, declared once; the API key is not one (it stays in the env)."""
+
+    # fmt: off
+    # --- the discussion ---
+    turns: int = _setting(12, _at_least(1), "persona turns before the closing summary",
+                          metavar="N")
+    wrap_up_turns: int = _setting(2, _at_least(0), "how many of those are closing remarks",
+                                  metavar="N")
+    turns_per_topic: int = _setting(
+        4, _at_least(1), "average turns per question (each topic lasts a uniformly drawn "
+        "number of turns whose mean is N)", metavar="N")
+    ask_opinion_every: int = _setting(
+        4, _at_least(0), "about every N discussion "
+        "turns (chance 1/N), the speaker is asked to invite someone's view; 0 = never",
+        metavar="N")
+    introductions: bool = _setting(
+        True, _BOOL, "personas introduce themselves from their files (no model call)")
+    max_tokens: int = _setting(200, _at_least(1), "cap on every reply; always sent", metavar="N")
+    seed: int | None = _setting(
+        None, Rule(lambda v: 0 <= v < 2**63, "an integer >= 0"), "makes the run "
+        "reproducible; unset, one is drawn and recorded in the transcript", metavar="N",
+        unset="random", persona=True)
+    temperature_scale: float = _setting(1.0, _range(0, 2), "temperature = creativity x this",
+                                        metavar="X")
+    # --- the endpoint (a persona may have its own; a resumed run may be given a new one) ---
+    base_url: str | None = _setting(
+        None, Rule(lambda v: v.startswith(("http://", "https://")), "an http:// or https:// URL"),
+        "the OpenAI-compatible endpoint, e.g. http://localhost:8000/v1", metavar="URL",
+        unset="the offline dummy model", env=("OPENAI_BASE_URL",), persona=True, resumable=True)
+    model: str | None = _setting(
+        None, Rule(lambda v: v.strip() != "", "a model name"), "the model to ask",
+        metavar="NAME", unset="the first model the server lists", persona=True, resumable=True)
+    api_key_env: str = _setting(
+        "OPENAI_API_KEY", Rule(lambda v: v.replace("_", "").isalnum(),
+                               "an environment variable name"),
+        "the environment variable holding the API key", metavar="VAR", persona=True,
+        resumable=True)
+    timeout: float = _setting(120.0, Rule(lambda v: v > 0, "a number of seconds > 0"),
+                              "seconds per request", metavar="S", resumable=True)
+    stream: bool = _setting(True, _BOOL, "stream replies as they are written", resumable=True)
+    context_window: int | None = _setting(
+        None, _at_least(256), "the model's context in tokens (vLLM reports it; llama.cpp "
+        "servers do not: set it)", metavar="N", unset="ask the server")
+    compat: str = _setting(
+        "auto", _one_of(*COMPAT_MODES), f"message layout: {', '.join(COMPAT_MODES)}",
+        metavar="MODE", resumable=True)
+    retries: int = _setting(
+        4, _range(0, 20, "an integer"), "retries of a failed request (429, 5xx, connection, "
+        "timeout)", metavar="N", resumable=True)
+    retry_wait: float = _setting(
+        0.5, _range(0, 60, "a number of seconds"), "first retry delay in seconds, doubling up "
+        "to 8 (a server's Retry-After wins)", metavar="S", resumable=True)
+    fold_summary: str = _setting(
+        "extractive", _one_of("extractive", "model"), "how folded turns are recapped: "
+        "extractive (first sentences) or model (the model summarises)", metavar="HOW")
+    # --- sampling (a persona may set its own) ---
+    top_p: float | None = _setting(
+        None, Rule(lambda v: 0 < v <= 1, "a number from 0 to 1"), "nucleus sampling",
+        metavar="P", unset="the server's default", persona=True, sampling=True)
+    frequency_penalty: float | None = _setting(
+        None, _range(-2, 2), "penalise tokens by how often they appeared", metavar="X",
+        unset="the server's default", persona=True, sampling=True)
+    presence_penalty: float | None = _setting(
+        None, _range(-2, 2), "penalise tokens that appeared at all", metavar="X",
+        unset="the server's default", persona=True, sampling=True)
+    extra_body: dict[str, Any] | None = _setting(
+        None, Rule(lambda v: all(isinstance(k, str) for k in v),
+                   "a mapping of extra request fields (JSON object)"),
+        "extra request fields passed to the server as they are, e.g. min_p",
+        unset="no extra fields", persona=True, sampling=True)
+    # fmt: on
 
     def to_dict(self) -> dict[str, Any]:
         """Settings as plain data, with any credentials in the URL removed."""
@@ -52,123 +171,114 @@ class Settings:
 
     def sampling(self) -> dict[str, Any]:
         """Optional sampling parameters set for the whole table."""
-        keys = ("top_p", "frequency_penalty", "presence_penalty", "extra_body")
-        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+        return {k: getattr(self, k) for k in SAMPLING if getattr(self, k) is not None}
 
     def temperature(self, creativity: float) -> float:
         """The sampling temperature for a persona's creativity."""
         return round(creativity * self.temperature_scale, 4)
 
 
-# What each setting accepts: (check, description of what is allowed).
-_Check = Callable[[Any], bool]
-_RULES: dict[str, tuple[_Check, str]] = {
-    "turns": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
-    "wrap_up_turns": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
-    "turns_per_topic": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
-    "ask_opinion_every": (lambda v: is_int(v) and v >= 0, "an integer >= 0 (0 = never)"),
-    "introductions": (lambda v: isinstance(v, bool), "true or false"),
-    "max_tokens": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
-    "seed": (lambda v: v is None or (is_int(v) and 0 <= v < 2**63), "an integer >= 0 or null"),
-    "temperature_scale": (lambda v: is_number(v) and 0 <= v <= 2, "a number from 0 to 2"),
-    "base_url": (
-        lambda v: v is None or (isinstance(v, str) and v.startswith(("http://", "https://"))),
-        "an http:// or https:// URL, or null for the built-in offline model",
-    ),
-    "model": (lambda v: v is None or (isinstance(v, str) and v.strip() != ""), "a model name"),
-    "api_key_env": (
-        lambda v: isinstance(v, str) and v.replace("_", "").isalnum(),
-        "an environment variable name",
-    ),
-    "timeout": (lambda v: is_number(v) and v > 0, "a number of seconds > 0"),
-    "stream": (lambda v: isinstance(v, bool), "true or false"),
-    "context_window": (
-        lambda v: v is None or (is_int(v) and v >= 256),
-        "an integer >= 256, or null to ask the server",
-    ),
-    "compat": (lambda v: v in COMPAT_MODES, f"one of {', '.join(COMPAT_MODES)}"),
-    "retries": (lambda v: is_int(v) and 0 <= v <= 20, "an integer from 0 to 20"),
-    "retry_wait": (lambda v: is_number(v) and 0 <= v <= 60, "a number of seconds from 0 to 60"),
-    "fold_summary": (lambda v: v in ("extractive", "model"), "extractive or model"),
-    "top_p": (
-        lambda v: v is None or (is_number(v) and 0 < v <= 1),
-        "a number from 0 to 1, or null",
-    ),
-    "frequency_penalty": (
-        lambda v: v is None or (is_number(v) and -2 <= v <= 2),
-        "a number from -2 to 2, or null",
-    ),
-    "presence_penalty": (
-        lambda v: v is None or (is_number(v) and -2 <= v <= 2),
-        "a number from -2 to 2, or null",
-    ),
-    "extra_body": (
-        lambda v: v is None or (isinstance(v, dict) and all(isinstance(k, str) for k in v)),
-        "a mapping of extra request fields (JSON object), or null",
-    ),
+_TYPE_CHECKS: dict[type, Callable[[Any], bool]] = {
+    int: is_int,
+    float: is_number,
+    bool: lambda v: isinstance(v, bool),
+    str: lambda v: isinstance(v, str),
+    dict: lambda v: isinstance(v, dict),
 }
-SETTING_NAMES = tuple(f.name for f in fields(Settings))
+
+
+def _declare() -> dict[str, Declaration]:
+    hints = typing.get_type_hints(Settings)
+    out = {}
+    for f in fields(Settings):
+        args = typing.get_args(hints[f.name])
+        kind = next(a for a in args if a is not type(None)) if args else hints[f.name]
+        d: Declaration = f.metadata["setting"]
+        out[f.name] = replace(
+            d,
+            name=f.name,
+            kind=typing.get_origin(kind) or kind,
+            nullable=type(None) in args,
+            env=(f"ROUNDTABLE_{f.name.upper()}", *d.env),
+        )
+    return out
+
+
+DECLARATIONS: dict[str, Declaration] = _declare()
+SETTING_NAMES = tuple(DECLARATIONS)
+# Settings a persona file may set for itself (validated by the same rules).
+PERSONA_SETTINGS = tuple(d.name for d in DECLARATIONS.values() if d.persona)
+# Sampling parameters sent only when set (by the table or a persona).
+SAMPLING = tuple(d.name for d in DECLARATIONS.values() if d.sampling)
+# Settings a resumed run may take anew: how to reach the model, never what the discussion is.
+RESUMABLE: frozenset[str] = frozenset(d.name for d in DECLARATIONS.values() if d.resumable)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def redact_url(url: str | None) -> str | None:
-    """Drop user:password@ from a URL so it can be logged."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=f"***@{netloc}"))
-
-
-_KINDS: dict[str, type] = {
-    "turns": int, "wrap_up_turns": int, "turns_per_topic": int, "ask_opinion_every": int,
-    "introductions": bool, "max_tokens": int, "seed": int, "temperature_scale": float,
-    "base_url": str, "model": str, "api_key_env": str, "timeout": float, "stream": bool,
-    "context_window": int, "compat": str, "retries": int, "retry_wait": float,
-    "fold_summary": str, "top_p": float, "frequency_penalty": float, "presence_penalty": float,
-    "extra_body": dict,
-}  # fmt: skip
-_NULLABLE = (
-    "seed", "base_url", "model", "context_window", "top_p", "frequency_penalty",
-    "presence_penalty", "extra_body",
-)  # fmt: skip
-
-
 def from_string(name: str, text: str) -> Any:
     """Convert a flag or environment string to the setting's type (bad text is kept, to fail)."""
-    kind, stripped = _KINDS[name], text.strip()
-    if name in _NULLABLE and stripped.lower() in ("", "none", "null"):
+    d, stripped = DECLARATIONS[name], text.strip()
+    if d.nullable and stripped.lower() in ("", "none", "null"):
         return None
     try:
-        if kind is int:
+        if d.kind is int:
             return int(stripped)
-        if kind is float:
+        if d.kind is float:
             return float(stripped)
     except ValueError:
         return text
-    if kind is dict:
+    if d.kind is dict:
         try:
             return json.loads(stripped)
         except json.JSONDecodeError:
             return text
-    if kind is bool:
+    if d.kind is bool:
         low = stripped.lower()
         return True if low in _TRUE else False if low in _FALSE else text
     return stripped
 
 
-def check(name: str, value: Any, source: str) -> Any:
-    """Validate one setting's value; the error names where it came from."""
-    ok, allowed = _RULES[name]
-    if not ok(value):
-        raise InputError(f"{source}: must be {allowed}, got {describe(value)}")
-    if _KINDS[name] is float and is_int(value):
-        return float(value)
-    return value
+def check(name: str, value: Any, source: str, hint: str = "") -> Any:
+    """Validate one setting's value; the error names where it came from (and adds hint)."""
+    d = DECLARATIONS[name]
+    if value is None and d.nullable:
+        return None
+    if not (_TYPE_CHECKS[d.kind](value) and d.rule.ok(value)):
+        hint = hint if d.kind is str else ""
+        raise InputError(f"{source}: must be {d.allowed}, got {describe(value)}{hint}")
+    return float(value) if d.kind is float else value
+
+
+_SECRET_QUERY = re.compile(
+    r"(key|token|secret|password|passwd|pwd|signature|sig|auth|authorization|credential)s?$"
+)
+
+
+def _secret_param(name: str) -> bool:
+    return bool(_SECRET_QUERY.search(name.lower().replace("-", "").replace("_", "")))
+
+
+def redact_url(url: str | None) -> str | None:
+    """Mask user:password@ and credentials in the query string, so a URL can be logged."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        parts = parts._replace(netloc=f"***@{netloc}")
+    if parts.query:
+        pairs = [p.partition("=") for p in parts.query.split("&")]
+        query = "&".join(
+            f"{k}={'***' if _secret_param(k) and v else v}" if eq else k for k, eq, v in pairs
+        )
+        parts = parts._replace(query=query)
+    return urlunsplit(parts)
+
+
+def _settings_files(table_dir: Path) -> list[Path]:
+    return [p for p in (table_dir / "roundtable.yaml", table_dir / "roundtable.yml") if p.is_file()]
 
 
 def _from_yaml(path: Path) -> dict[str, Any]:
@@ -179,22 +289,22 @@ def _from_yaml(path: Path) -> dict[str, Any]:
         raise InputError(f"{path}: expected a mapping of settings, got {describe(data)}")
     values = {}
     for key, value in data.items():
-        if key not in SETTING_NAMES:
-            raise InputError(f'{path}: unknown setting "{key}"{suggest(str(key), SETTING_NAMES)}')
-        values[key] = check(key, value, f'{path}: "{key}"')
+        if key not in DECLARATIONS:
+            raise InputError(
+                f"{path}: unknown setting {describe(key)}{suggest(str(key), SETTING_NAMES)}"
+            )
+        values[key] = check(key, value, f'{path}: "{key}"', quote_hint(str(path), key, value))
     return values
 
 
-def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+def _from_env(env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
     values = {}
-    if env.get("OPENAI_BASE_URL"):
-        values["base_url"] = check(
-            "base_url", from_string("base_url", env["OPENAI_BASE_URL"]), "OPENAI_BASE_URL"
-        )
-    for name in SETTING_NAMES:
-        var = f"ROUNDTABLE_{name.upper()}"
-        if var in env:
-            values[name] = check(name, from_string(name, env[var]), var)
+    for d in DECLARATIONS.values():
+        own, *others = d.env
+        # ROUNDTABLE_<NAME> counts when present (empty = null); the others only when set.
+        var = own if own in env else next((v for v in others if env.get(v)), None)
+        if var is not None:
+            values[d.name] = (check(d.name, from_string(d.name, env[var]), var), var)
     return values
 
 
@@ -206,25 +316,78 @@ def load_settings(
 ) -> tuple[Settings, Path | None]:
     """Resolve settings: flag > env > yaml > default. Returns them and the yaml file used."""
     env = os.environ if env is None else env
-    if config_file is None and (table_dir / "roundtable.yaml").is_file():
-        config_file = table_dir / "roundtable.yaml"
+    if config_file is None:
+        found = _settings_files(table_dir)
+        if len(found) > 1:
+            raise InputError(f"{found[1]}: {found[0].name} is here too; keep one settings file")
+        config_file = found[0] if found else None
     values: dict[str, Any] = {}
+    # Where each value came from: (strength, start of an error line, how to change it there).
+    sources: dict[str, tuple[int, str, str]] = {}
     if config_file is not None:
-        values.update(_from_yaml(config_file))
-    values.update(_from_env(env))
+        for key, value in _from_yaml(config_file).items():
+            values[key] = value
+            sources[key] = (1, str(config_file), f"{key} in {config_file.name}")
+    for key, (value, var) in _from_env(env).items():
+        values[key], sources[key] = value, (2, var, var)
     for name, raw in (flags or {}).items():
+        flag = f"--{name.replace('_', '-')}"
         value = from_string(name, raw) if isinstance(raw, str) else raw
-        values[name] = check(name, value, f"--{name.replace('_', '-')}")
+        values[name], sources[name] = check(name, value, flag), (3, flag, flag)
     settings = replace(Settings(), **values)
-    if settings.wrap_up_turns > settings.turns:
-        raise InputError(
-            f"settings: wrap_up_turns ({settings.wrap_up_turns}) must not exceed turns "
-            f"({settings.turns}); lower wrap_up_turns or raise turns"
-        )
-    return settings, config_file
+    return _fit_wrap_up(settings, sources), config_file
+
+
+def _fit_wrap_up(settings: Settings, sources: Mapping[str, tuple[int, str, str]]) -> Settings:
+    if settings.wrap_up_turns <= settings.turns:
+        return settings
+    turns = sources.get("turns", (0, "", "--turns"))
+    wrap_up = sources.get("wrap_up_turns", (0, "", ""))
+    if wrap_up[0] < turns[0]:
+        # turns was set more strongly (e.g. --turns 1 over the default or the file's
+        # wrap-up): it wins, as precedence says, so the wrap-up shrinks to fit.
+        return replace(settings, wrap_up_turns=settings.turns)
+    raise InputError(
+        f"{wrap_up[1]}: wrap_up_turns ({settings.wrap_up_turns}) must not exceed turns "
+        f"({settings.turns}); add --wrap-up-turns {settings.turns}, lower {wrap_up[2]} or "
+        f"raise {turns[2]}"
+    )
 
 
 def api_key(settings: Settings, env: Mapping[str, str] | None = None) -> str:
     """The API key from the configured environment variable, or a placeholder."""
     env = os.environ if env is None else env
     return env.get(settings.api_key_env) or PLACEHOLDER_API_KEY
+
+
+def offline_notice(settings: Settings, forced: bool, url: str) -> str:
+    """What to say when running on the built-in dummy model at `url`."""
+    where = f"using the built-in offline dummy model at {url}"
+    if forced and settings.base_url:
+        return (
+            f"roundtable: --offline overrides the configured base URL "
+            f"({redact_url(settings.base_url)}); {where}"
+        )
+    if forced:
+        return f"roundtable: --offline: {where}"
+    return f"roundtable: no server configured; {where} (set --base-url to use a real model)"
+
+
+def settings_markdown() -> str:
+    """The README's settings table, rendered from the declarations."""
+    yes = {True: "yes", False: ""}
+    rows = [
+        "| setting | default | flag | accepts | persona | resume | meaning |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for d in DECLARATIONS.values():
+        default = "null" if d.default is None else f"`{d.show(d.default)}`"
+        if d.flag is None:
+            flag = f"none: YAML, or JSON in `{d.env[0]}`"
+        else:
+            flag = f"`{d.flag}{'' if d.kind is bool else ' ' + str(d.metavar)}`"
+        rows.append(
+            f"| `{d.name}` | {default} | {flag} | {d.allowed} | {yes[d.persona]} | "
+            f"{yes[d.resumable]} | {d.help} |"
+        )
+    return "\n".join(rows) + "\n"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ._validate import describe, is_number, load_document, suggest
-from .config import check
+from ._validate import describe, is_number, load_document, quote_hint, suggest
+from .config import PERSONA_SETTINGS, SAMPLING, check
 from .errors import InputError
 
 PERSONA_SUFFIXES = (".json", ".yaml", ".yml")
@@ -19,12 +19,8 @@ COLOR_NAMES = (
 )  # fmt: skip
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-RESERVED_NAMES = ("Moderator",)
-# Persona fields validated by the same rules as the table's settings of the same name.
-PERSONA_SETTINGS = (
-    "model", "base_url", "api_key_env", "top_p", "frequency_penalty", "presence_penalty",
-    "seed", "extra_body",
-)  # fmt: skip
+RESERVED_NAMES = ("Moderator",)  # compared case-insensitively
+_TEXT_FIELDS = ("name", "full_name", "prompt", "introduction")
 
 
 @dataclass(frozen=True)
@@ -47,36 +43,39 @@ class Persona:
     presence_penalty: float | None = None
     seed: int | None = None
     extra_body: dict[str, Any] | None = None
+    # The file it came from, so later errors can name it; not part of the persona's value.
+    source: str | None = field(default=None, compare=False)
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "persona") -> Persona:
         """Validate a parsed persona document; errors name the source and field."""
         if not isinstance(data, dict):
             raise InputError(f"{source}: expected a mapping of fields, got {describe(data)}")
-        known = [f for f in cls.__dataclass_fields__]
+        known = [f for f in cls.__dataclass_fields__ if f != "source"]
         for key in data:
             if key not in known:
                 raise InputError(
-                    f'{source}: unknown field "{key}"{suggest(str(key), known)}; '
+                    f"{source}: unknown field {describe(key)}{suggest(str(key), known)}; "
                     f"known fields: {', '.join(known)}"
                 )
         for key in ("name", "full_name", "prompt"):
             if key not in data:
                 raise InputError(f'{source}: missing required field "{key}"')
         values: dict[str, Any] = {}
-        for key in ("name", "full_name", "prompt", "introduction"):
+        for key in _TEXT_FIELDS:
             if key not in data or (key == "introduction" and data[key] is None):
                 continue
             value = data[key]
             if not isinstance(value, str):
-                raise InputError(f'{source}: "{key}" must be text, got {describe(value)}')
+                hint = quote_hint(source, key, value)
+                raise InputError(f'{source}: "{key}" must be text, got {describe(value)}{hint}')
             if not value.strip():
                 raise InputError(f'{source}: "{key}" must not be empty')
             values[key] = value.strip()
         name = values["name"]
         if _CONTROL.search(name) or _CONTROL.search(values["full_name"]):
             raise InputError(f'{source}: "name" and "full_name" must be one line of text')
-        if name in RESERVED_NAMES:
+        if name.casefold() in (r.casefold() for r in RESERVED_NAMES):
             raise InputError(f'{source}: "name" {name!r} is reserved; choose another name')
         creativity = data.get("creativity", 0.7)
         if not is_number(creativity) or not 0 <= creativity <= 1:
@@ -94,17 +93,20 @@ class Persona:
             values["color"] = color
         for key in PERSONA_SETTINGS:
             if data.get(key) is not None:
-                values[key] = check(key, data[key], f'{source}: "{key}"')
+                values[key] = check(
+                    key, data[key], f'{source}: "{key}"', quote_hint(source, key, data[key])
+                )
         return cls(**values)
 
     def sampling(self) -> dict[str, Any]:
         """This persona's own sampling parameters (they override the table's)."""
-        keys = ("top_p", "frequency_penalty", "presence_penalty", "extra_body")
-        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+        return {k: getattr(self, k) for k in SAMPLING if getattr(self, k) is not None}
 
     def to_dict(self) -> dict[str, Any]:
-        """The persona as a plain dict (for transcripts)."""
-        return asdict(self)
+        """The persona as a plain dict (for transcripts), without where it came from."""
+        data = asdict(self)
+        del data["source"]
+        return data
 
 
 def natural_key(path: Path) -> list[Any]:
@@ -113,8 +115,12 @@ def natural_key(path: Path) -> list[Any]:
 
 
 def persona_files(directory: Path) -> list[Path]:
-    """The persona files in a directory, in natural file-name order."""
-    files = [p for p in directory.iterdir() if p.suffix in PERSONA_SUFFIXES and p.is_file()]
+    """The persona files in a directory, in natural file-name order (dotfiles skipped)."""
+    files = [
+        p
+        for p in directory.iterdir()
+        if p.suffix.lower() in PERSONA_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    ]
     return sorted(files, key=natural_key)
 
 
@@ -131,7 +137,7 @@ def load_personas(directory: Path) -> list[Persona]:
     personas: list[Persona] = []
     seen: dict[str, Path] = {}
     for path in files:
-        persona = Persona.from_dict(load_document(path), source=str(path))
+        persona = replace(Persona.from_dict(load_document(path), str(path)), source=str(path))
         key = persona.name.casefold()
         if key in seen:
             raise InputError(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .config import Settings, api_key, check, from_string, load_settings
+from .config import RESUMABLE, Settings, api_key, check, from_string, load_settings
 from .errors import InputError
 from .llm import ChatClient
 from .personas import Persona, load_personas
@@ -42,6 +42,11 @@ def load_table(
         raise InputError(f"{config_file}: config file not found (--config)")
     settings, used = load_settings(directory, config_file, env, flags)
     personas = tuple(load_personas(directory / "participants"))
+    if len(personas) < 2:
+        raise InputError(
+            f"{directory / 'participants'}: only one persona ({personas[0].source}); a "
+            "roundtable needs at least two participants: add another persona file"
+        )
     task = load_task(directory / "task")
     prompts = Prompts(directory, task, personas)
     return Table(directory, personas, task, settings, used, prompts)
@@ -91,10 +96,8 @@ def default_out_dir(table_dir: Path) -> Path:
     return candidate
 
 
-# Settings a resumed run may take from flags: where and how to reach the model, never
-# what the discussion is.
-RESUME_FLAGS = ("base_url", "model", "api_key_env", "timeout", "retries", "retry_wait", "compat",
-                "stream")  # fmt: skip
+# Settings a resumed run may take from flags (declared in config.py).
+RESUME_FLAGS = RESUMABLE
 
 
 def load_run(run_dir: Path, flags: Mapping[str, Any]) -> tuple[Table, dict[str, Any]]:

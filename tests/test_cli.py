@@ -5,7 +5,8 @@ import socket
 
 import pytest
 
-from roundtable.cli import main
+from roundtable.cli import display_width, main, parse_args
+from roundtable.config import DECLARATIONS
 
 
 def error_line(capsys) -> str:
@@ -32,7 +33,7 @@ def free_port() -> int:
             "Error: --temperature-scale: must be a number from 0 to 2, got 9.0",
         ),
         (["--base-url", "localhost:8000"], "Error: --base-url: must be an http:// or https:// URL"),
-        (["--seed", "-3"], "Error: --seed: must be an integer >= 0 or null, got -3"),
+        (["--seed", "-3"], "Error: --seed: must be an integer >= 0, or null (random), got -3"),
         (["check", "--turns"], "Error: argument --turns: expected one argument; see --help"),
     ],
     ids=["unknown-flag", "turns-word", "turns-zero", "scale", "url", "seed", "missing-value"],
@@ -80,7 +81,8 @@ def test_check_summarises_the_table(table, capsys):
                                 "base_url": "http://u:pw@gpu:8000/v1"}))  # fmt: skip
     assert main(["check", "--table", str(table), "--turns", "20"]) == 0
     out = capsys.readouterr().out
-    assert "OK" in out and "Amara" in out and "questions (4)" in out and "turns 20" in out
+    assert "OK" in out and "Amara" in out and "questions (4)" in out and "turns: 20" in out
+    assert "seed: random" in out
     assert "own endpoint: http://***@gpu:8000/v1, model fast" in out and "pw" not in out
 
 
@@ -91,3 +93,70 @@ def test_help_and_version(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert "roundtable 0.1.0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["chek"], 'Error: chek: unknown command; did you mean "check"?'),
+        (["rn", "--turns", "2"], 'Error: rn: unknown command; did you mean "run"?'),
+        (
+            ["hello"],
+            "Error: hello: unknown command; the commands are run (the default), check and metrics",
+        ),
+    ],
+    ids=["check", "run", "far"],
+)
+def test_a_mistyped_command_suggests_the_closest(capsys, argv, message):
+    assert main(argv) == 2
+    assert error_line(capsys) == message
+
+
+def test_a_directory_given_as_a_command_suggests_table(table, capsys):
+    assert main([str(table)]) == 2
+    assert error_line(capsys).endswith(f"; for a table directory, pass --table {table}")
+
+
+def test_resume_accepts_the_transcript_path(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "transcript.jsonl").write_text("")
+    assert parse_args(["--resume", str(run / "transcript.jsonl")]).resume == run
+    assert parse_args(["--resume", str(run)]).resume == run
+
+
+@pytest.mark.parametrize("flag", ["--table", "--config"])
+def test_table_and_config_are_refused_with_resume(tmp_path, capsys, flag):
+    assert main(["--resume", str(tmp_path), flag, str(tmp_path)]) == 2
+    assert error_line(capsys) == (
+        f"Error: {flag}: a resumed run uses the table and settings it recorded; drop {flag}"
+    )
+
+
+def test_turns_1_runs(table, capsys):
+    out = table / "o"
+    assert main(["--table", str(table), "--turns", "1", "--quiet", "--out", str(out)]) == 0
+    records = [json.loads(x) for x in (out / "transcript.jsonl").read_text().splitlines()]
+    assert records[0]["settings"]["wrap_up_turns"] == 1 and records[-1]["status"] == "completed"
+
+
+def test_flags_come_from_the_declaration(table, capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for d in DECLARATIONS.values():
+        if d.flag is not None:
+            assert d.flag in help_text and f"(default: {d.show(d.default)})" in help_text
+    assert main(["check", "--table", str(table), "--no-introductions", "--stream"]) == 0
+    assert parse_args(["--no-stream"]).stream is False and parse_args([]).stream is None
+    assert parse_args(["--introductions"]).introductions is True
+
+
+def test_check_aligns_wide_names(table, capsys):
+    path = table / "participants" / "role1.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "name": "陈伟陈伟陈伟陈伟"}))
+    assert main(["check", "--table", str(table)]) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if "(creativity" in x]
+    names = ["Amara Okafor", "Ben Hartley", "Chen Wei", "Dara Lindqvist"]
+    starts = {display_width(x[: x.index(n)]) for x, n in zip(lines, names, strict=True)}
+    assert len(lines) == 4 and len(starts) == 1, lines

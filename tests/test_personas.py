@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from roundtable.config import PERSONA_SETTINGS
 from roundtable.errors import InputError
 from roundtable.personas import Persona, load_personas
 
@@ -112,3 +113,79 @@ def test_missing_or_empty_directory(tmp_path):
 def test_to_dict_round_trips():
     p = Persona.from_dict({**GOOD, "color": "#ff8800"})
     assert Persona.from_dict(p.to_dict()) == p
+
+
+def test_dotfiles_skipped_and_suffixes_in_any_case(tmp_path):
+    d = tmp_path / "participants"
+    write(d, "._role1.json", b"\x00\x05\x16\x07 mac resource fork \xff")
+    write(d, ".hidden.yaml", "name: [broken")
+    write(d, "role1.JSON", GOOD)
+    write(d, "role2.YML", "name: Bo\nfull_name: Bo B\nprompt: hi\n")
+    write(d, "role3.Yaml", "name: Cy\nfull_name: Cy C\nprompt: hi\n")
+    assert [p.name for p in load_personas(d)] == ["Ada", "Bo", "Cy"]
+
+
+@pytest.mark.parametrize(
+    "filename,content",
+    [
+        ("a.json", b'\xef\xbb\xbf{"name": "Ada", "full_name": "Ada L", "prompt": "p"}'),
+        ("a.yaml", b"\xef\xbb\xbfname: Ada\nfull_name: Ada L\nprompt: p\n"),
+    ],
+    ids=["json", "yaml"],
+)
+def test_a_utf8_bom_is_accepted(tmp_path, filename, content):
+    d = tmp_path / "participants"
+    write(d, filename, content)
+    assert load_personas(d)[0].name == "Ada"
+
+
+MORE_BAD = [
+    ("moderator-lower", "a.json", {**GOOD, "name": "moderator"}, "is reserved"),
+    ("moderator-upper", "a.json", {**GOOD, "name": "MODERATOR"}, "is reserved"),
+    ("yaml-no", "a.yaml", "name: No\nfull_name: N\nprompt: p\n",
+     '"name" must be text, got false; YAML reads it as false: put the text in quotes, '
+     'e.g. name: "No"'),
+    ("yaml-number", "a.yml", "name: 1984\nfull_name: N\nprompt: p\n",
+     'put the text in quotes, e.g. name: "1984"'),
+    ("json-duplicate", "a.json", '{"name": "A", "full_name": "B", "prompt": "c", "name": "D"}',
+     'duplicate key "name"'),
+    ("json-nested-duplicate", "a.json",
+     '{"name": "A", "full_name": "B", "prompt": "c", "extra_body": {"x": 1, "x": 2}}',
+     'duplicate key "x"'),
+    ("yaml-duplicate", "a.yaml", "name: A\nfull_name: B\nprompt: c\nname: D\n",
+     'invalid YAML at line 4 column 1: duplicate key "name"'),
+    ("yaml-model-number", "a.yaml", "name: A\nfull_name: B\nprompt: c\nmodel: 7\n",
+     '"model": must be a model name, or null (the first model the server lists), got 7; '
+     'YAML reads it as 7: put the text in quotes, e.g. model: "7"'),
+    ("upper-case-json", "a.JSON", '{"name": "A",', "invalid JSON at line 1"),
+    ("source-is-not-a-field", "a.json", {**GOOD, "source": "x.json"}, 'unknown field "source"'),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name,filename,content,message", MORE_BAD, ids=[b[0] for b in MORE_BAD])
+def test_more_bad_persona_files(tmp_path, name, filename, content, message):
+    path = write(tmp_path / "participants", filename, content)
+    with pytest.raises(InputError) as exc:
+        load_personas(path.parent)
+    assert str(exc.value).startswith(f"{path}: ") and message in str(exc.value)
+
+
+def test_a_yaml_merge_key_may_be_overridden(tmp_path):
+    d = tmp_path / "participants"
+    write(d, "a.yaml", "base: &b {x: 1}\nname: A\nfull_name: B\nprompt: c\nextra_body:\n"
+                       "  <<: *b\n  x: 2\n")  # fmt: skip
+    with pytest.raises(InputError, match='unknown field "base"'):
+        load_personas(d)  # parsed (no duplicate-key error); only the extra field is refused
+
+
+def test_source_names_the_file_but_is_not_part_of_the_value(tmp_path):
+    path = write(tmp_path / "participants", "a.json", GOOD)
+    persona = load_personas(path.parent)[0]
+    assert persona.source == str(path)
+    assert "source" not in persona.to_dict() and persona == Persona.from_dict(GOOD)
+
+
+def test_persona_settings_are_persona_fields_checked_by_the_settings_rules(tmp_path):
+    assert set(PERSONA_SETTINGS) <= set(Persona.__dataclass_fields__)
+    with pytest.raises(InputError, match='a.json: "top_p": must be a number from 0 to 1'):
+        Persona.from_dict({**GOOD, "top_p": 7}, source="a.json")

@@ -37,3 +37,12 @@ def test_broken_task_files(table, filename, content, message):
     with pytest.raises(InputError) as exc:
         load_task(table / "task")
     assert str(exc.value).startswith(f"{path}: ") and message in str(exc.value)
+
+
+def test_a_utf8_bom_is_not_text(table):
+    for name in ("questions.txt", "context.txt"):
+        path = table / "task" / name
+        path.write_bytes(b"\xef\xbb\xbf" + b"# a comment, not a question\n" + path.read_bytes())
+    task = load_task(table / "task")
+    assert len(task.questions) == 4 and not task.questions[0].startswith(("\ufeff", "#"))
+    assert "\ufeff" not in task.context and task.context.startswith("# a comment")
