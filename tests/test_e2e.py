@@ -46,8 +46,13 @@ def test_transcript_structure(dummy, table, tmp_path, capsys):
         "finish_reason",
         "tokens_source",
         "model",
+        "attempts",
+        "guards",
+        "seed",
+        "entry_tokens",
     }
     assert all(set(t) == keys for t in turns)
+    assert all(t["attempts"] >= 1 and isinstance(t["guards"], list) for t in turns)
     names = {"Amara", "Ben", "Chen", "Dara"}
     assert all(t["speaker"] in names and t["text"] and t["prompt_tokens"] > 0 for t in turns)
     assert all(a["speaker"] != b["speaker"] for a, b in zip(turns[:-2], turns[1:-1], strict=False))
