@@ -132,3 +132,11 @@ def test_stop_sequences_and_impersonation_are_cut(dummy, table, tmp_path):
     for t in (r for r in recs if r["type"] == "turn"):
         for name in ("Amara", "Ben", "Chen", "Dara", "Moderator"):
             assert f"\n{name}:" not in t["text"]
+
+
+def test_no_two_consecutive_turns_are_identical_over_a_long_offline_run(table, tmp_path):
+    # A re-asked turn once took the next turn's seed, so turns could repeat word for word.
+    recs = run(table, tmp_path / "o", "--offline", "--turns", "200", "--quiet", "--seed", "1")
+    texts = [r["text"] for r in recs if r["type"] == "turn"]
+    assert len(texts) == 201
+    assert [i for i in range(1, len(texts)) if texts[i] == texts[i - 1]] == []
