@@ -140,3 +140,10 @@ def test_no_two_consecutive_turns_are_identical_over_a_long_offline_run(table, t
     texts = [r["text"] for r in recs if r["type"] == "turn"]
     assert len(texts) == 201
     assert [i for i in range(1, len(texts)) if texts[i] == texts[i - 1]] == []
+
+
+def test_offline_says_it_overrides_a_configured_base_url(table, tmp_path, capsys):
+    run(table, tmp_path / "o", "--offline", "--base-url", "http://gpu:8000/v1", "--turns", "2")
+    err = capsys.readouterr().err
+    assert "--offline overrides base_url http://gpu:8000/v1" in err
+    assert "no server configured" not in err
