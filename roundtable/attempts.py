@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from .budget import Budget
+from .budget import MODERATOR, Budget
 from .errors import ServerError
 from .llm import ChatClient, Completion, ContextOverflow, IncompleteStream
+from .personas import Persona
 from .reply import ReplyFilter
 from .request import TurnRequest
 
@@ -58,6 +59,14 @@ class Speaker:
     own_names: tuple[str, ...]  # name and full name: a leading own tag is dropped
     others: tuple[str, ...]  # other participants' names and the moderator's: cut there
     headers: tuple[str, ...]  # other participants' full names at a line start: cut there
+
+    @classmethod
+    def among(cls, persona: Persona, personas: Sequence[Persona]) -> Speaker:
+        """A persona as the speaker of a table's discussion."""
+        others = [p for p in personas if p.name != persona.name]
+        names = (*(p.name for p in others), MODERATOR)
+        headers = tuple(p.full_name for p in others)
+        return cls(persona.name, (persona.name, persona.full_name), names, headers)
 
 
 def take_turn(

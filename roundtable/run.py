@@ -94,15 +94,10 @@ class Discussion:
         self.names = list(self.personas)
         self.prompts = table.prompts
         self.moderator = Moderator(
-            self.names,
-            table.task.questions,
-            turns=s.turns,
-            wrap_up_turns=s.wrap_up_turns,
-            turns_per_topic=s.turns_per_topic,
-            ask_opinion_every=s.ask_opinion_every,
-            rng=random.Random(seed),
-            aliases=[[p.full_name] for p in table.personas],
-        )
+            self.names, table.task.questions, turns=s.turns, wrap_up_turns=s.wrap_up_turns,
+            turns_per_topic=s.turns_per_topic, ask_opinion_every=s.ask_opinion_every,
+            rng=random.Random(seed), aliases=[[p.full_name] for p in table.personas],
+        )  # fmt: skip
         self.system = self.prompts.system()
         self.budget = Budget(
             clients=self.clients,
@@ -117,15 +112,7 @@ class Discussion:
             seed=seed,
             on_fold=self._folded,
         )
-        self._speakers = {
-            p.name: Speaker(
-                p.name,
-                (p.name, p.full_name),
-                tuple(n for n in self.names if n != p.name) + (MODERATOR,),
-                tuple(o.full_name for o in table.personas if o.name != p.name),
-            )
-            for p in table.personas
-        }
+        self._speakers = {p.name: Speaker.among(p, table.personas) for p in table.personas}
         self._writer: TranscriptWriter | None = None
         self._new_counts: list[int] = []  # entries added since the last turn record
 
@@ -186,23 +173,13 @@ class Discussion:
         counts, self._new_counts = tuple(self._new_counts), []
         result = outcome.completion
         return Turn(
-            index=plan.index,
-            speaker=plan.speaker,
-            phase=plan.phase.value,
-            topic=plan.topic,
-            text=outcome.text,
-            temperature=self.settings.temperature(persona.creativity),
-            prompt_tokens=result.prompt_tokens,
-            completion_tokens=result.completion_tokens,
-            latency_s=round(result.latency_s, 4),
-            finish_reason=outcome.finish_reason,
-            tokens_source=result.tokens_source,
-            model=client.model,
-            attempts=outcome.attempts,
-            guards=outcome.guards,
-            seed=outcome.seed,
-            entry_tokens=counts,
-        )
+            index=plan.index, speaker=plan.speaker, phase=plan.phase.value, topic=plan.topic,
+            text=outcome.text, temperature=self.settings.temperature(persona.creativity),
+            prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+            latency_s=round(result.latency_s, 4), finish_reason=outcome.finish_reason,
+            tokens_source=result.tokens_source, model=client.model, attempts=outcome.attempts,
+            guards=outcome.guards, seed=outcome.seed, entry_tokens=counts,
+        )  # fmt: skip
 
     # -- the whole run ----------------------------------------------------------------
     def _where(self, client: ChatClient) -> str:
@@ -374,7 +351,7 @@ def execute(options: RunOptions) -> int:
         else:
             offline = options.offline or not table.settings.base_url
         display = Display(color=options.color, quiet=options.quiet, verbose=options.verbose)
-        return _execute(table, resume, out_dir, offline, options, display)
+        return _execute(table, resume, out_dir, offline, display)
     finally:
         lock.release()
 
@@ -384,7 +361,6 @@ def _execute(
     resume: dict[str, Any] | None,
     out_dir: Path,
     offline: bool,
-    options: RunOptions,
     display: Display,
 ) -> int:
     again = f"python -m roundtable --resume {shlex.quote(str(out_dir))}"

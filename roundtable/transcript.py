@@ -110,6 +110,8 @@ class RunLock:
 
     def __init__(self, directory: Path) -> None:
         """Create the directory if needed and lock it; InputError if another process holds it."""
+        self.directory = directory
+        self._created = not directory.exists()
         try:
             directory.mkdir(parents=True, exist_ok=True)
             self._file = (directory / ".lock").open("a+", encoding="utf-8")
@@ -141,10 +143,16 @@ class RunLock:
         self._file.flush()
 
     def release(self) -> None:
-        """Unlock (the file stays: removing it would race with the next locker)."""
-        if not self._file.closed:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            self._file.close()
+        """Unlock; a directory this lock created and nothing else used is removed again."""
+        if self._file.closed:
+            return
+        lock = self.directory / ".lock"
+        if self._created and [p.name for p in self.directory.iterdir()] == [".lock"]:
+            lock.unlink()  # a run that failed before its first record leaves nothing behind
+            self.directory.rmdir()
+        # Otherwise the file stays: removing it would race with the next locker.
+        fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+        self._file.close()
 
 
 def _drop_torn_tail(path: Path) -> None:

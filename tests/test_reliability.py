@@ -290,3 +290,10 @@ def test_only_resumable_server_errors_suggest_resuming(
     err = capsys.readouterr().err.splitlines()[-1]
     assert err.startswith("Error: http://x/v1: HTTP 400: bad parameter")
     assert ("resume with:" in err) is resumable
+
+
+def test_a_run_that_fails_before_its_first_record_leaves_no_directory(table, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["--table", str(table), "--base-url", "http://127.0.0.1:9/v1", "--retries", "0"]
+    assert main([*argv, "--out", str(out)]) == 1
+    assert "unreachable" in capsys.readouterr().err and not out.exists()
