@@ -119,3 +119,33 @@ def test_resume_of_a_folded_run_sends_the_same_requests(recorder, table, tmp_pat
     theirs = [r for r in records if r["type"] == "turn"]
     strip = [(r["index"], r["text"], r["prompt_tokens"], r["seed"]) for r in theirs]
     assert [(r["index"], r["text"], r["prompt_tokens"], r["seed"]) for r in mine] == strip
+
+
+def rewrite(jsonl: Path, keep_turns: int, change) -> None:
+    """Keep the run line and the first turns, each changed by `change`."""
+    records = read_records(jsonl)
+    turns = [r for r in records if r["type"] == "turn"][:keep_turns]
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in [records[0], *map(change, turns)]))
+
+
+def without_counts(r: dict) -> dict:
+    return {k: v for k, v in r.items() if k not in ("attempts", "guards", "seed", "entry_tokens")}
+
+
+@pytest.mark.parametrize(
+    "change,code,message",
+    [
+        (without_counts, 0, ""),
+        (lambda r: {**r, "entry_tokens": [*r["entry_tokens"], 5]}, 2, "do not match the run"),
+        (lambda r: {**r, "speaker": "Nobody"}, 2, "does not match what the moderator decides"),
+    ],
+    ids=["older-transcript", "edited-counts", "edited-speaker"],
+)
+def test_resume_of_older_or_edited_transcripts(table, tmp_path, capsys, change, code, message):
+    out = tmp_path / "o"
+    argv = ["--table", str(table), "--offline", "--turns", "6", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    rewrite(out / "transcript.jsonl", 3, change)
+    capsys.readouterr()
+    assert main(["--resume", str(out), "--quiet"]) == code
+    assert message in capsys.readouterr().err
