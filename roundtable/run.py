@@ -99,9 +99,16 @@ class Discussion:
             rng=random.Random(seed), aliases=[[p.full_name] for p in table.personas],
         )  # fmt: skip
         self.system = self.prompts.system()
+        used = {id(c) for c in self.clients.values()}
         self.budget = Budget(
             clients=self.clients,
-            summary_client=self.summary_client,
+            # The table's endpoint counts the moderator's lines only when the run uses it
+            # anyway (for summaries, or a persona's turns): it is not checked otherwise.
+            summary_client=(
+                self.summary_client
+                if s.fold_summary == "model" or id(self.summary_client) in used
+                else self.client
+            ),  # fmt: skip
             render_entry=self.prompts.entry,
             render_recap=self.prompts.recap,
             system=self.system,

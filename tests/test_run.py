@@ -137,3 +137,12 @@ def test_resume_reports_whole_run_totals_and_records_the_endpoint(table, tmp_pat
 def test_the_result_line_counts_folds_in_words(folds, text):
     line = RunResult(Path("o"), 5, 10, 2, "usage", 0.1, folds, 5).line()
     assert f"0.1 {text}" in line and "added by this session" not in line
+
+
+def test_an_unused_table_endpoint_is_neither_checked_nor_asked(table, tmp_path):
+    t = load_table(table, flags={"turns": "4", "seed": "3", "context_window": "700"})
+    persona, host = FakeClient(name="p"), FakeClient(name="t")
+    out = tmp_path / "o"
+    Discussion(t, {p.name: persona for p in t.personas}, screen(), out, summary_client=host).run()
+    assert (host.probed, host.counted, host.requests) == (0, [], [])
+    assert [x for x in persona.counted if x.startswith("Moderator: ")]
