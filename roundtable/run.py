@@ -99,26 +99,16 @@ class Discussion:
             rng=random.Random(seed), aliases=[[p.full_name] for p in table.personas],
         )  # fmt: skip
         self.system = self.prompts.system()
-        used = {id(c) for c in self.clients.values()}
+        by_model = s.fold_summary == "model"
+        # The table's endpoint counts the moderator's lines only when the run uses it
+        # anyway (for summaries, or a persona's turns): it is not checked otherwise.
+        used = by_model or any(c is self.summary_client for c in self.clients.values())
         self.budget = Budget(
-            clients=self.clients,
-            # The table's endpoint counts the moderator's lines only when the run uses it
-            # anyway (for summaries, or a persona's turns): it is not checked otherwise.
-            summary_client=(
-                self.summary_client
-                if s.fold_summary == "model" or id(self.summary_client) in used
-                else self.client
-            ),  # fmt: skip
-            render_entry=self.prompts.entry,
-            render_recap=self.prompts.recap,
-            system=self.system,
-            max_tokens=s.max_tokens,
-            summarize_with=(
-                table.task.summarize_instructions if s.fold_summary == "model" else None
-            ),  # fmt: skip
-            seed=seed,
-            on_fold=self._folded,
-        )
+            clients=self.clients, summary_client=self.summary_client if used else self.client,
+            render_entry=self.prompts.entry, render_recap=self.prompts.recap,
+            system=self.system, max_tokens=s.max_tokens, seed=seed, on_fold=self._folded,
+            summarize_with=table.task.summarize_instructions if by_model else None,
+        )  # fmt: skip
         self._speakers = {p.name: Speaker.among(p, table.personas) for p in table.personas}
         self._writer: TranscriptWriter | None = None
         self._new_counts: list[int] = []  # entries added since the last turn record
