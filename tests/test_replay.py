@@ -119,6 +119,16 @@ def test_resume_of_a_folded_run_sends_the_same_requests(recorder, table, tmp_pat
     theirs = [r for r in records if r["type"] == "turn"]
     strip = [(r["index"], r["text"], r["prompt_tokens"], r["seed"]) for r in theirs]
     assert [(r["index"], r["text"], r["prompt_tokens"], r["seed"]) for r in mine] == strip
+    if keep_next_fold:
+        # Resumed again, past the orphaned fold and the resume line: it is not applied twice.
+        cut_after_turn(out / "transcript.jsonl", last + 2, keep_next_fold=False)
+        third = recorder()
+        assert main(["--resume", str(out), "--base-url", third.base_url, "--quiet"]) == 0
+        later = [r for r in records if r["type"] == "turn" and r["index"] > last + 2]
+        expected = sum(r["attempts"] for r in later) + sum(
+            f["before_turn"] > last + 2 for f in folds
+        )
+        assert third.chats() == ref.chats()[-expected:]
 
 
 def rewrite(jsonl: Path, keep_turns: int, change) -> None:
