@@ -34,8 +34,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from roundtable import request
 from roundtable.cli import main as roundtable
-from roundtable.run import Discussion
 
 REPO = Path(__file__).resolve().parents[1]
 HIT = re.compile(r"Llama\.generate: (\d+) prefix-match hit, remaining (\d+) prompt tokens")
@@ -77,21 +77,20 @@ def llama_server(ctx: int, log: Path) -> Iterator[str]:
             proc.wait(timeout=30)
 
 
-def persona_first(self: Discussion, plan, own=None):  # type: ignore[no-untyped-def]
+def persona_first(system: str, shared: str, own: str) -> list[dict[str, str]]:
     """The naive layout, for contrast: the speaker's part before the shared transcript."""
-    own = self._own_part(plan) if own is None else own
     return [
-        {"role": "system", "content": f"{own}\n\n{self.system}"},
-        {"role": "user", "content": self.shared.text},
+        {"role": "system", "content": f"{own}\n\n{system}"},
+        {"role": "user", "content": shared},
     ]
 
 
 def measure(turns: int, ctx: int, layout: str, workdir: Path) -> dict[str, float]:
     """Run one discussion and return the cache figures from the server's log."""
     log = workdir / f"llama-{layout}.log"
-    original = Discussion.messages
+    original = request.messages
     if layout == "persona-first":
-        Discussion.messages = persona_first  # type: ignore[method-assign]
+        request.messages = persona_first
     try:
         with llama_server(ctx, log) as url:
             out = workdir / f"run-{layout}"
@@ -101,7 +100,7 @@ def measure(turns: int, ctx: int, layout: str, workdir: Path) -> dict[str, float
             if code != 0:
                 sys.exit(f"the roundtable run failed (exit {code})")
     finally:
-        Discussion.messages = original  # type: ignore[method-assign]
+        request.messages = original
     hits = [(int(a), int(b)) for a, b in HIT.findall(log.read_text())]
     reused = sum(a for a, _ in hits)
     evaluated = sum(b for _, b in hits)

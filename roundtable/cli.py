@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import shlex
-import signal
 import sys
 import unicodedata
 from collections.abc import Sequence
@@ -14,10 +12,9 @@ from typing import Any, NoReturn
 
 from . import __version__, metrics
 from .config import DECLARATIONS, Declaration, redact_url
-from .display import Display
-from .errors import InputError, RoundtableError, ServerError
-from .run import Discussion
-from .table import Table, build_clients, default_out_dir, load_run, load_table
+from .errors import InputError, RoundtableError
+from .run import RunOptions, execute
+from .table import Table, load_table
 
 _DESCRIPTION = """\
 Simulate a roundtable discussion between LLM personas.
@@ -178,81 +175,20 @@ def _check(table: Table) -> int:
     return 0
 
 
-def _terminate(signum: int, frame: object) -> None:
-    # SIGTERM stops a run the way Ctrl-C does: finished turns kept, end line written.
-    raise KeyboardInterrupt
-
-
 def _run(args: argparse.Namespace) -> int:
-    flags = _flags(args)
-    resume = None
-    if args.resume is not None:
-        if args.out is not None:
-            raise InputError("--out: a resumed run continues in its own directory; drop --out")
-        table, resume = load_run(args.resume, flags)
-        out_dir = args.resume
-        if resume["status"] == "completed":
-            print(f"roundtable: {out_dir} is already complete ({len(resume['turns'])} turns); "
-                  "nothing to resume")  # fmt: skip
-            return 0
-        recorded_offline = bool(resume["run"].get("offline")) and "base_url" not in flags
-        offline = args.offline or recorded_offline or not table.settings.base_url
-    else:
-        table = load_table(args.table, args.config, flags=flags)
-        out_dir = args.out or default_out_dir(table.directory)
-        offline = args.offline or not table.settings.base_url
-    display = Display(color=args.color, quiet=args.quiet, verbose=args.verbose)
-    again = f"python -m roundtable --resume {shlex.quote(str(out_dir))}"
-    server = None
-    clients = {}
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        if offline:
-            from dummy_server import BackgroundServer
-
-            server = BackgroundServer()
-            display.notice(
-                f"roundtable: no server configured; using the built-in offline dummy model "
-                f"at {server.base_url} (set --base-url to use a real model)"
-            )
-            url = server.base_url
-        else:
-            assert table.settings.base_url is not None
-            url = table.settings.base_url
-        clients = build_clients(table, url, offline=offline, notice=display.notice)
-        discussion = Discussion(table, clients, display, out_dir, offline=offline)
-        if resume is not None:
-            display.notice(
-                f"roundtable: resuming {out_dir} after turn {len(resume['turns'])} "
-                f"(of {table.settings.turns} + summary)"
-            )
-        result = discussion.run(resume)
-    except KeyboardInterrupt:
-        saved = (out_dir / "transcript.jsonl").exists()
-        display.abort_turn()
-        display.result(
-            "roundtable: interrupted; the finished turns are saved. Resume with: " + again
-            if saved
-            else "roundtable: interrupted"
+    return execute(
+        RunOptions(
+            table=args.table,
+            config=args.config,
+            flags=_flags(args),
+            out=args.out,
+            resume=args.resume,
+            offline=args.offline,
+            color=args.color,
+            quiet=args.quiet,
+            verbose=args.verbose,
         )
-        return 130
-    except ServerError as exc:
-        if (out_dir / "transcript.jsonl").exists():
-            raise ServerError(f"{exc}; resume with: {again}") from None
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        for client in {id(c): c for c in clients.values()}.values():
-            client.close()
-        if server is not None:
-            server.close()
-    folds = f", {result.folds} folds" if result.folds else ""
-    display.result(
-        f"roundtable: {result.turns} turns, {result.prompt_tokens} prompt + "
-        f"{result.completion_tokens} completion tokens ({result.tokens_source}), "
-        f"{result.seconds:.1f} s{folds}; transcript: {result.out_dir / 'transcript.md'}"
     )
-    return 0
 
 
 def _unknown_command(word: str) -> InputError:

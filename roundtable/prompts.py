@@ -106,9 +106,21 @@ class Prompts:
         """One transcript entry (`kind`: turn, introduction or moderator)."""
         return self._render("entry.j2", speaker=speaker, text=text, kind=kind)
 
-    def moderator(self, event: str, question: str | None, speaker: str | None = None) -> str:
+    def moderator(
+        self,
+        event: str,
+        question: str | None,
+        speaker: str | None = None,
+        introductions: bool = True,
+    ) -> str:
         """What the moderator says at an event (opening, topic, wrap_up, summary)."""
-        return self._render("moderator.j2", event=event, question=question, speaker=speaker)
+        return self._render(
+            "moderator.j2",
+            event=event,
+            question=question,
+            speaker=speaker,
+            introductions=introductions,
+        )
 
     def turn(self, persona: Persona, plan: TurnPlan) -> str:
         """The speaker-specific instructions for a discussion or wrap-up turn."""

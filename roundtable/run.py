@@ -1,38 +1,49 @@
-"""The run loop: the one place that wires table, moderator, prompts, client and display."""
+"""The run: the one place that wires table, moderator, budget, requests, client and display.
+
+It owns the transcript writer's lifecycle (run line, turns, folds, end line), the loop
+over the moderator's plans, the result, and starting a run from the command line
+(the offline dummy server, the run directory's lock, signals).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import io
+import os
 import random
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+import shlex
+import signal
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .context import Entry, SharedTranscript
+from .attempts import Speaker, take_turn
+from .budget import MODERATOR, Budget, Fold
+from .config import offline_notice
 from .display import Display, assign_colors
 from .errors import InputError, RoundtableError, ServerError
-from .llm import ChatClient, Completion, ContextOverflow, IncompleteStream, estimate_tokens
+from .llm import ChatClient
 from .markdown import to_markdown
-from .moderator import Moderator, Phase, TurnPlan
-from .reply import ReplyFilter
-from .table import Table
-from .transcript import TranscriptWriter, Turn, read_records
+from .moderator import Moderator, TurnPlan
+from .replay import Announcement, Replayed, announcements, replay
+from .request import build_request, own_part
+from .table import (
+    Clients,
+    Table,
+    build_clients,
+    default_out_dir,
+    load_run,
+    load_table,
+    run_directory,
+)
+from .transcript import RunLock, TranscriptWriter, Turn, read_records
 
-STREAM_ATTEMPTS = 3  # the last attempt is made without streaming
-EMPTY_RETRIES = 3  # new seeds tried when a reply comes back empty or as someone else
-OVERFLOW_ATTEMPTS = 2  # folds-and-retries after a server says the context is full
-MAX_STOP_SEQUENCES = 4  # OpenAI accepts at most four
-MODERATOR = "Moderator"
-MESSAGE_OVERHEAD = 16  # chat-template tokens around two messages
-ESTIMATE_MARGIN = 1.15  # counts estimated from characters are padded by this much
 
-
-@dataclass
+@dataclass(frozen=True)
 class RunResult:
-    """What a finished run reports."""
+    """What a finished run reports (whole-run totals; `session_turns` were added now)."""
 
     out_dir: Path
     turns: int
@@ -41,21 +52,17 @@ class RunResult:
     tokens_source: str
     seconds: float
     folds: int
+    session_turns: int
 
-
-def _request_seed(seed: int, index: int) -> int:
-    # A different, reproducible sampling seed for every turn of a seeded run.
-    return (seed * 1_000_003 + index) % 2**31
-
-
-def _shower(display: Display, reply: ReplyFilter) -> Callable[[str], bool]:
-    """Stream deltas through the reply filter to the display; False once it is cut."""
-
-    def show(delta: str) -> bool:
-        display.text(reply.feed(delta))
-        return not reply.done
-
-    return show
+    def line(self) -> str:
+        """The result line shown at the end."""
+        added = (f" ({self.session_turns} added by this session)"
+                 if self.session_turns != self.turns else "")  # fmt: skip
+        folds = f", {self.folds} fold{'s' if self.folds != 1 else ''}" if self.folds else ""
+        where = self.out_dir / "transcript.md"
+        return (f"roundtable: {self.turns} turns{added}, {self.prompt_tokens} prompt + "
+                f"{self.completion_tokens} completion tokens ({self.tokens_source}), "
+                f"{self.seconds:.1f} s{folds}; transcript: {where}")  # fmt: skip
 
 
 class Discussion:
@@ -69,341 +76,199 @@ class Discussion:
         out_dir: Path,
         *,
         offline: bool = False,
+        summary_client: ChatClient | None = None,
     ) -> None:
+        """`summary_client` writes fold summaries (the table's endpoint; default: the first
+        persona's client)."""
         self.table = table
         seed = table.settings.seed
         if seed is None:
             seed = random.SystemRandom().randrange(2**31)  # recorded, so the run can be redone
-        self.settings = replace(table.settings, seed=seed)
+        self.settings = s = replace(table.settings, seed=seed)
         self.clients = dict(clients)
         self.client = self.clients[table.personas[0].name]
+        self.summary_client = summary_client or self.client
         self.display = display
         self.out_dir = out_dir
         self.offline = offline
         self.personas = {p.name: p for p in table.personas}
+        self.names = list(self.personas)
         self.prompts = table.prompts
         self.moderator = Moderator(
-            [p.name for p in table.personas],
-            table.task.questions,
-            turns=self.settings.turns,
-            wrap_up_turns=self.settings.wrap_up_turns,
-            turns_per_topic=self.settings.turns_per_topic,
-            ask_opinion_every=self.settings.ask_opinion_every,
-            rng=random.Random(seed),
-            aliases=[[p.full_name] for p in table.personas],
-        )
+            self.names, table.task.questions, turns=s.turns, wrap_up_turns=s.wrap_up_turns,
+            turns_per_topic=s.turns_per_topic, ask_opinion_every=s.ask_opinion_every,
+            rng=random.Random(seed), aliases=[[p.full_name] for p in table.personas],
+        )  # fmt: skip
         self.system = self.prompts.system()
-        self.shared = SharedTranscript(self.prompts.entry, self.prompts.recap, self.count)
-        self.window: int | None = None
-        self._system_tokens: int | None = None
-        self._own_tokens: tuple[str, int] = ("", 0)
-        self._counted_by_server = True
+        by_model = s.fold_summary == "model"
+        # The table's endpoint counts the moderator's lines only when the run uses it
+        # anyway (for summaries, or a persona's turns): it is not checked otherwise.
+        used = by_model or any(c is self.summary_client for c in self.clients.values())
+        self.budget = Budget(
+            clients=self.clients, summary_client=self.summary_client if used else self.client,
+            render_entry=self.prompts.entry, render_recap=self.prompts.recap,
+            system=self.system, max_tokens=s.max_tokens, seed=seed, on_fold=self._folded,
+            summarize_with=table.task.summarize_instructions if by_model else None,
+        )  # fmt: skip
+        self._speakers = {p.name: Speaker.among(p, table.personas) for p in table.personas}
+        self._writer: TranscriptWriter | None = None
+        self._new_counts: list[int] = []  # entries added since the last turn record
 
-    # -- tokens and the context window --------------------------------------------------
-    def count(self, text: str) -> int:
-        """Tokens in text: the server's tokenizer when it has one, else a padded estimate."""
-        counted = self.client.count_tokens(text)
-        if counted is not None:
-            return counted
-        self._counted_by_server = False
-        return int(estimate_tokens(text) * ESTIMATE_MARGIN) + 1
+    # -- the shared transcript --------------------------------------------------------
+    def _line(self, line: Announcement) -> str:
+        event, question, speaker = line
+        return self.prompts.moderator(
+            event, question, speaker, introductions=self.settings.introductions
+        )
 
-    def _find_window(self) -> int | None:
-        if self.settings.context_window:
-            return self.settings.context_window
-        windows = [c.context_window() for c in {id(c): c for c in self.clients.values()}.values()]
-        known = [w for w in windows if w]
-        return min(known) if known else None
+    def _add(self, speaker: str, text: str, kind: str) -> None:
+        self._new_counts.append(self.budget.entry(speaker, text, kind).tokens)
 
-    def _fit(self, own: str) -> int | None:
-        """Fold the transcript if this request would not fit; return its prompt tokens."""
-        if self.window is None:
-            return None
-        if self._system_tokens is None:
-            self._system_tokens = self.count(self.system)
-        if self._own_tokens[0] != own:
-            # A turn's own part is the same for every attempt: count it once.
-            self._own_tokens = (own, self.count(own))
-        fixed = self._system_tokens + self._own_tokens[1] + MESSAGE_OVERHEAD
-        margin = 8 + self.window // 50
-        room = self.window - self.settings.max_tokens - fixed - margin
-        if room < 64:
-            raise InputError(
-                f"context window {self.window}: too small for the prompts ({fixed} tokens) plus "
-                f"max_tokens ({self.settings.max_tokens}); raise --context-window or lower "
-                "--max-tokens"
-            )
-        if self.shared.tokens > room:
-            # One large step (to half the room) so the cached prefix survives many turns.
-            folded = self.shared.fold(room // 2, room // 4, self._summarizer())
-            if folded:
-                self.display.notice(
-                    f"roundtable: folded the {folded} oldest entries into a recap to stay "
-                    f"within the {self.window}-token context"
-                )
-        return fixed + self.shared.tokens
+    def _opening(self) -> list[tuple[str, str, str]]:
+        """The entries before turn 0: the moderator's welcome, then the introductions."""
+        entries = [(MODERATOR, self._line(("opening", None, None)), "moderator")]
+        if self.settings.introductions:
+            for p in self.table.personas:
+                entries.append((p.name, p.introduction or f"I'm {p.full_name}.", "introduction"))
+        return entries
 
-    def _summarizer(self) -> Callable[[str, list[Entry]], str | None] | None:
-        if self.settings.fold_summary != "model":
-            return None
+    def _open(self) -> None:
+        for speaker, text, kind in self._opening():
+            if kind == "moderator":
+                self.display.moderator(text)
+            else:
+                self.display.introduction(speaker, text)
+            self._add(speaker, text, kind)
 
-        def summarize(recap: str, folded: list[Entry]) -> str | None:
-            text = "\n\n".join([recap, *(e.rendered for e in folded)]).strip()
-            ask = (
-                f"{text}\n\n---\n{self.table.task.summarize_instructions}\n"
-                "Summarise only the part of the discussion above, in under 120 words."
-            )
-            try:
-                result = self.client.complete(
-                    [{"role": "system", "content": self.system}, {"role": "user", "content": ask}],
-                    temperature=0.2,
-                    max_tokens=min(200, self.settings.max_tokens),
-                    seed=self.settings.seed,
-                    stream=False,
-                )
-            except (RoundtableError, IncompleteStream, ContextOverflow):
-                return None  # the extractive recap stands in
-            return result.text.strip() or None
-
-        return summarize
-
-    # -- the shared transcript ------------------------------------------------------
-    def _say(self, event: str, question: str | None = None, speaker: str | None = None) -> None:
-        text = self.prompts.moderator(event, question, speaker)
-        self.display.moderator(text)
-        self.shared.add(MODERATOR, text, "moderator")
-
-    def _own_part(self, plan: TurnPlan) -> str:
-        persona = self.personas[plan.speaker]
-        if plan.phase is Phase.SUMMARY:
-            return self.prompts.summary(persona)
-        return self.prompts.turn(persona, plan)
-
-    def messages(self, plan: TurnPlan, own: str | None = None) -> list[dict[str, str]]:
-        """The request for a turn: shared text first, the speaker's part last."""
-        own = self._own_part(plan) if own is None else own
-        return [
-            {"role": "system", "content": self.system},
-            {"role": "user", "content": f"{self.shared.text}\n\n{own}"},
-        ]
-
-    def _stops(self, speaker: str) -> list[str]:
-        others = [n for n in self.personas if n != speaker]
-        # When there are more tags than a server accepts, send the most active
-        # speakers' (the likeliest to be imitated); the reply filter catches the rest.
-        others.sort(key=lambda n: -self.moderator.counts[n])
-        return [f"\n{n}:" for n in [*others, MODERATOR]][:MAX_STOP_SEQUENCES]
+    def _folded(self, fold: Fold) -> None:
+        if self._writer is not None:
+            self._writer.event(fold.to_dict())
+        self.display.notice(
+            f"roundtable: folded the {fold.entries} oldest entries into a recap to stay "
+            f"within the {fold.window}-token context"
+        )
 
     # -- one turn ---------------------------------------------------------------------
-    def _announce(self, plan: TurnPlan, previous: Phase | None) -> None:
-        if plan.new_topic:
-            self._say("topic", plan.topic)
-        elif plan.phase is Phase.WRAP_UP and previous is not Phase.WRAP_UP:
-            self._say("wrap_up")
-        elif plan.phase is Phase.SUMMARY:
-            self._say("summary", speaker=plan.speaker)
-
-    def _call(self, plan: TurnPlan) -> tuple[Completion, str, str | None]:
-        """Ask for one turn until a usable reply comes; return it, its text and cut reason."""
+    def _take_turn(self, plan: TurnPlan) -> Turn:
         persona = self.personas[plan.speaker]
         client = self.clients[plan.speaker]
-        others = [n for n in self.personas if n != plan.speaker] + [MODERATOR]
-        headers = [p.full_name for p in self.personas.values() if p.name != plan.speaker]
-        temperature = self.settings.temperature(persona.creativity)
-        stop = self._stops(plan.speaker)
-        seed = persona.seed
-        if seed is None:
-            seed = _request_seed(self.settings.seed or 0, plan.index)
-        sampling = {**self.settings.sampling(), **persona.sampling()}
-        note = {Phase.WRAP_UP: "closing", Phase.SUMMARY: "summary"}.get(plan.phase, "")
-        own = self._own_part(plan)
-        attempt = overflows = empty = 0
-        while attempt < STREAM_ATTEMPTS:
-            attempt += 1
-            hint = self._fit(own)
-            messages = self.messages(plan, own)
-            self.display.prompt(
-                messages,
-                {"model": client.model, "temperature": temperature,
-                 "max_tokens": self.settings.max_tokens, "stop": stop, "seed": seed, **sampling},
-            )  # fmt: skip
-            reply = ReplyFilter([persona.name, persona.full_name], others, headers)
-            self.display.begin_turn(persona.name, note)
-            try:
-                result = client.complete(
-                    messages,
-                    temperature=temperature,
-                    max_tokens=self.settings.max_tokens,
-                    stop=stop,
-                    seed=seed,
-                    stream=self.settings.stream and attempt < STREAM_ATTEMPTS,
-                    sampling=sampling,
-                    on_text=_shower(self.display, reply),
-                    prompt_tokens_hint=hint if self._counted_by_server else None,
-                )
-            except IncompleteStream:
-                self.display.abort_turn("the reply stream broke off; asking again")
-                continue
-            except ContextOverflow as exc:
-                overflows += 1
-                if overflows > OVERFLOW_ATTEMPTS:
-                    raise ServerError(f"{client.where}: {exc}") from None
-                estimate = hint or sum(estimate_tokens(m["content"]) for m in messages)
-                self.window = exc.limit or int((estimate + self.settings.max_tokens) * 0.75)
-                self.display.abort_turn(
-                    f"the server's context is full; fitting the discussion into {self.window} "
-                    "tokens and asking again"
-                )
-                attempt -= 1
-                continue
-            self.display.text(reply.finish())
-            if not reply.text and empty < EMPTY_RETRIES:
-                # Small models sometimes answer as someone else from the first word;
-                # another sampling seed usually gives a real turn.
-                empty += 1
-                attempt -= 1
-                seed = (seed + 1) % 2**31
-                self.display.abort_turn(
-                    "the reply was empty or spoke for someone else; asking again"
-                )
-                continue
-            text, reason = reply.text, reply.reason
-            if not text:
-                # Last resort: keep what was written, minus the other speaker's tag.
-                text, reason = reply.salvage(), "salvaged"
-                self.display.text(text)
-            tokens = f"{result.prompt_tokens}+{result.completion_tokens} tokens"
-            self.display.end_turn(f"{tokens}, {result.latency_s:.1f} s")
-            return result, text, reason
-        raise ServerError(f"{client.where}: the reply stream broke off {STREAM_ATTEMPTS} times")
+        own = own_part(self.prompts, persona, plan)
+        source = getattr(persona, "source", None) or persona.name
 
-    def _take_turn(self, plan: TurnPlan) -> Turn:
-        result, text, reason = self._call(plan)
-        persona = self.personas[plan.speaker]
+        def fit() -> int | None:
+            room = self.budget.fit(plan.speaker, own, turn=plan.index, source=source)
+            return room.prompt_tokens if room.exact else None
+
+        def compose(attempt: int) -> Any:
+            return build_request(plan=plan, persona=persona, settings=self.settings,
+                                 system=self.system, shared=self.budget.shared.text, own=own,
+                                 names=self.names, counts=self.moderator.counts,
+                                 attempt=attempt)  # fmt: skip
+
+        outcome = take_turn(self._speakers[plan.speaker], client, self.budget, self.display,
+                            compose, fit, stream=self.settings.stream)  # fmt: skip
+        self._add(plan.speaker, outcome.text, "turn")
+        counts, self._new_counts = tuple(self._new_counts), []
+        result = outcome.completion
         return Turn(
-            index=plan.index,
-            speaker=plan.speaker,
-            phase=plan.phase.value,
-            topic=plan.topic,
-            text=text,
-            temperature=self.settings.temperature(persona.creativity),
-            prompt_tokens=result.prompt_tokens,
-            completion_tokens=result.completion_tokens,
-            latency_s=round(result.latency_s, 4),
-            finish_reason=reason or result.finish_reason,
-            tokens_source=result.tokens_source,
-            model=self.clients[plan.speaker].model,
-        )
+            index=plan.index, speaker=plan.speaker, phase=plan.phase.value, topic=plan.topic,
+            text=outcome.text, temperature=self.settings.temperature(persona.creativity),
+            prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+            latency_s=round(result.latency_s, 4), finish_reason=outcome.finish_reason,
+            tokens_source=result.tokens_source, model=client.model, attempts=outcome.attempts,
+            guards=outcome.guards, seed=outcome.seed, entry_tokens=counts,
+        )  # fmt: skip
 
-    # -- the whole run --------------------------------------------------------------
+    # -- the whole run ----------------------------------------------------------------
+    def _where(self, client: ChatClient) -> str:
+        return "offline" if self.offline else client.where
+
     def run_info(self, models: Mapping[str, str]) -> dict[str, Any]:
         """The first transcript line: everything needed to understand or redo the run."""
+        task = self.table.task
         return {
             "version": __version__,
             "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "table": str(self.table.directory.resolve()),
             "model": self.client.model,
             "models": dict(models),
-            "base_url": "offline" if self.offline else self.client.where,
+            "base_url": self._where(self.client),
+            "summary_client": self._where(self.summary_client),
             "offline": self.offline,
-            "context_window": self.window,
+            "context_window": self.budget.window,
             "settings": self.settings.to_dict(),
             "participants": [p.to_dict() for p in self.table.personas],
-            "questions": list(self.table.task.questions),
+            "questions": list(task.questions),
             "task": {
-                "context": self.table.task.context,
-                "discuss_instructions": self.table.task.discuss_instructions,
-                "summarize_instructions": self.table.task.summarize_instructions,
-            },
+                "context": task.context,
+                "discuss_instructions": task.discuss_instructions,
+                "summarize_instructions": task.summarize_instructions,
+            },  # fmt: skip
             "prompts": self.prompts.sources(),
         }
 
-    def _replay(self, records: list[dict[str, Any]]) -> Phase | None:
-        """Rebuild the state of a recorded run, turn by turn, without calling any model.
+    def _endpoints(self) -> list[ChatClient]:
+        used = list(self.clients.values())
+        if self.settings.fold_summary == "model":
+            used.append(self.summary_client)
+        return list({id(c): c for c in used}.values())
 
-        The moderator makes its decisions again and must arrive at the recorded ones;
-        the shared transcript is rebuilt (folds included) exactly as it was.
-        """
-        previous: Phase | None = None
-        for number, rec in enumerate(records):
-            plan = self.moderator.plan()
-            if plan is None or (plan.index, plan.speaker, plan.phase.value) != (
-                rec.get("index"),
-                rec.get("speaker"),
-                rec.get("phase"),
-            ):
-                raise InputError(
-                    f"{self.out_dir / 'transcript.jsonl'}: turn {number} does not match what "
-                    "the moderator decides; was the transcript edited? Start a new run instead"
-                )
-            self._announce(plan, previous)
-            self._fit(self._own_part(plan))
-            self.shared.add(plan.speaker, rec["text"], "turn")
-            self.moderator.record(rec["text"])
-            previous = plan.phase
-        return previous
-
-    def _open(self) -> None:
-        self._say("opening")
-        if self.settings.introductions:
-            for p in self.table.personas:
-                intro = p.introduction or f"I'm {p.full_name}."
-                self.display.introduction(p.name, intro)
-                self.shared.add(p.name, intro, "introduction")
+    def _find_window(self) -> int | None:
+        if self.settings.context_window:
+            return self.settings.context_window
+        known = [w for c in self._endpoints() if (w := c.context_window())]
+        return min(known) if known else None
 
     def run(self, resume: dict[str, Any] | None = None) -> RunResult:
         """Run the discussion to its end, writing the transcript as it goes.
 
-        With `resume` (the recorded run line and turns, from `load_run`), carry on an
-        interrupted run from its last complete turn.
+        With `resume` (from `load_run`), carry on an interrupted run from its last
+        complete turn, its state rebuilt from the records alone.
         """
+        for client in self._endpoints():
+            # Every endpoint is checked before turn 1: a persona's own server that is
+            # down is found now, not an hour into the run.
+            getattr(client, "probe", client.resolve_model)()
         models = {name: c.resolve_model() for name, c in self.clients.items()}
         jsonl = self.out_dir / "transcript.jsonl"
+        done = Replayed(None, 0, 0, 0, set())
         if resume is None:
             if jsonl.exists():
                 raise InputError(
                     f"{self.out_dir}: already holds a transcript; choose another --out"
                 )
-            self.window = self._find_window()
+            self.budget.window = self._find_window()
         else:
             # The recorded window, so folds happen where they happened before.
-            self.window = resume["run"].get("context_window") or self._find_window()
-        names = list(self.personas)
-        self.display.set_colors(names, assign_colors([p.color for p in self.table.personas]))
-        writer = TranscriptWriter(jsonl)
+            self.budget.window = resume["run"].get("context_window") or self._find_window()
+            records = resume.get("records") or [resume["run"], *resume["turns"]]
+            done = replay(records, self.moderator, self.budget, self._opening, self._line, jsonl)
+        self.display.set_colors(self.names, assign_colors([p.color for p in self.table.personas]))
+        self._writer = writer = TranscriptWriter(jsonl)
         status, error = "failed", ""
-        totals = [0, 0]
-        sources: set[str] = set()
+        totals = Replayed(done.previous, 0, 0, 0, set(done.sources))
         clock = dt.datetime.now()
         try:
             if resume is None:
                 writer.run(self.run_info(models))
                 self._open()
-                previous: Phase | None = None
             else:
-                done = resume["turns"]
-                writer.resume(len(done), models)
-                shown, self.display = (
-                    self.display,
-                    Display(io.StringIO(), io.StringIO(), quiet=True),
-                )
-                try:
-                    self._open()
-                    previous = self._replay(done)
-                finally:
-                    self.display = shown
+                writer.resume(done.turns, models, self._where(self.client))
             while (plan := self.moderator.plan()) is not None:
-                self._announce(plan, previous)
+                for line in announcements(plan, totals.previous):
+                    text = self._line(line)
+                    self.display.moderator(text)
+                    self._add(MODERATOR, text, "moderator")
                 turn = self._take_turn(plan)
                 writer.turn(turn)
-                self.shared.add(turn.speaker, turn.text, "turn")
                 self.moderator.record(turn.text)
-                totals[0] += turn.prompt_tokens
-                totals[1] += turn.completion_tokens
-                sources.add(turn.tokens_source)
-                previous = plan.phase
+                totals.turns += 1
+                totals.prompt_tokens += turn.prompt_tokens
+                totals.completion_tokens += turn.completion_tokens
+                totals.sources.add(turn.tokens_source)
+                totals.previous = plan.phase
             status = "completed"
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, BrokenPipeError):
             status = "interrupted"
             raise
         except RoundtableError as exc:
@@ -412,15 +277,137 @@ class Discussion:
         finally:
             writer.end(status, **({"error": error} if error else {}))
             writer.close()
+            self._writer = None
             (self.out_dir / "transcript.md").write_text(
                 to_markdown(read_records(jsonl)), encoding="utf-8"
             )
         return RunResult(
             self.out_dir,
-            self.moderator.turns_done + 1,
-            totals[0],
-            totals[1],
-            "/".join(sorted(sources)) or "none",
+            done.turns + totals.turns,
+            done.prompt_tokens + totals.prompt_tokens,
+            done.completion_tokens + totals.completion_tokens,
+            "/".join(sorted(totals.sources)) or "none",
             (dt.datetime.now() - clock).total_seconds(),
-            self.shared.folds,
+            self.budget.shared.folds,
+            totals.turns,
         )
+
+
+# -- starting a run from the command line ---------------------------------------------
+@dataclass(frozen=True)
+class RunOptions:
+    """What `roundtable run` was asked to do (parsed flags)."""
+
+    table: Path = Path(".")
+    config: Path | None = None
+    flags: Mapping[str, Any] = field(default_factory=dict)
+    out: Path | None = None
+    resume: Path | None = None
+    offline: bool = False
+    color: bool | None = None
+    quiet: bool = False
+    verbose: bool = False
+
+
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM stops a run the way Ctrl-C does: finished turns kept, end line written.
+    raise KeyboardInterrupt
+
+
+def _silence_stdout() -> None:
+    # The reader went away (`| head`): send the rest, and the interpreter's final
+    # flush, to /dev/null instead of failing again on exit.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real file (tests): nothing will be flushed to a closed pipe
+
+
+def execute(options: RunOptions) -> int:
+    """Run (or resume) a discussion as the command line asked; return the exit code."""
+    flags = dict(options.flags)
+    resume = None
+    if options.resume is not None:
+        if options.out is not None:
+            raise InputError("--out: a resumed run continues in its own directory; drop --out")
+        out_dir = run_directory(options.resume)
+    else:
+        table = load_table(options.table, options.config, flags=flags)
+        out_dir = options.out or default_out_dir(table.directory)
+    lock = RunLock(out_dir)
+    try:
+        if options.resume is not None:
+            table, resume = load_run(out_dir, flags)
+            if resume["status"] == "completed":
+                print(f"roundtable: {out_dir} is already complete ({len(resume['turns'])} "
+                      "turns); nothing to resume")  # fmt: skip
+                return 0
+            recorded_offline = bool(resume["run"].get("offline")) and "base_url" not in flags
+            offline = options.offline or recorded_offline or not table.settings.base_url
+        else:
+            offline = options.offline or not table.settings.base_url
+        display = Display(color=options.color, quiet=options.quiet, verbose=options.verbose)
+        recorded = resume is not None and bool(resume["run"].get("offline"))
+        forced = options.offline or (recorded and bool(table.settings.base_url))
+        return _execute(table, resume, out_dir, offline, display, forced)
+    finally:
+        lock.release()
+
+
+def _execute(
+    table: Table,
+    resume: dict[str, Any] | None,
+    out_dir: Path,
+    offline: bool,
+    display: Display,
+    forced: bool,
+) -> int:
+    again = f"python -m roundtable --resume {shlex.quote(str(out_dir))}"
+    server = None
+    clients: Clients | None = None
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        if offline:
+            from dummy_server import BackgroundServer
+
+            server = BackgroundServer()
+            url = server.base_url
+            display.notice(offline_notice(table.settings, forced, url))
+        else:
+            assert table.settings.base_url is not None
+            url = table.settings.base_url
+        clients = build_clients(table, url, offline=offline, notice=display.notice)
+        discussion = Discussion(table, clients.personas, display, out_dir, offline=offline,
+                                summary_client=clients.table)  # fmt: skip
+        if resume is not None:
+            display.notice(
+                f"roundtable: resuming {out_dir} after turn {len(resume['turns'])} "
+                f"(of {table.settings.turns} + summary)"
+            )
+        result = discussion.run(resume)
+    except BrokenPipeError:
+        _silence_stdout()  # recorded as interrupted: `--resume` carries on
+        return 0
+    except KeyboardInterrupt:
+        saved = (out_dir / "transcript.jsonl").exists()
+        display.abort_turn()
+        display.result(
+            "roundtable: interrupted; the finished turns are saved. Resume with: " + again
+            if saved
+            else "roundtable: interrupted"
+        )
+        return 130
+    except ServerError as exc:
+        if (out_dir / "transcript.jsonl").exists() and getattr(exc, "resumable", True):
+            raise ServerError(f"{exc}; resume with: {again}") from None
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if clients is not None:
+            clients.close()
+        if server is not None:
+            server.close()
+    display.result(result.line())
+    return 0

@@ -52,6 +52,23 @@ def load_table(
     return Table(directory, personas, task, settings, used, prompts)
 
 
+@dataclass(frozen=True)
+class Clients:
+    """A client per persona, and the table's own (it writes fold summaries)."""
+
+    personas: dict[str, ChatClient]
+    table: ChatClient  # the client for the table's endpoint; shared where endpoints match
+
+    def distinct(self) -> list[ChatClient]:
+        """Each client once (personas that share an endpoint share a client)."""
+        return list({id(c): c for c in [*self.personas.values(), self.table]}.values())
+
+    def close(self) -> None:
+        """Release every client's connections."""
+        for client in self.distinct():
+            client.close()
+
+
 def build_clients(
     table: Table,
     default_url: str,
@@ -59,15 +76,12 @@ def build_clients(
     offline: bool = False,
     env: Mapping[str, str] | None = None,
     notice: Callable[[str], None] | None = None,
-) -> dict[str, ChatClient]:
-    """A client per persona; personas that share an endpoint share a client."""
+) -> Clients:
+    """A client per persona and the table's; personas that share an endpoint share a client."""
     s = table.settings
     shared: dict[tuple[str, str | None, str], ChatClient] = {}
-    clients = {}
-    for p in table.personas:
-        url = default_url if offline else (p.base_url or default_url)
-        model = p.model or (s.model if url == default_url else None)
-        key_env = p.api_key_env or s.api_key_env
+
+    def client(url: str, model: str | None, key_env: str) -> ChatClient:
         key = (url, model, key_env)
         if key not in shared:
             secret = "offline" if offline else api_key(replace(s, api_key_env=key_env), env)
@@ -81,8 +95,14 @@ def build_clients(
                 retry_wait=s.retry_wait,
                 notice=notice,
             )
-        clients[p.name] = shared[key]
-    return clients
+        return shared[key]
+
+    personas = {}
+    for p in table.personas:
+        url = default_url if offline else (p.base_url or default_url)
+        model = p.model or (s.model if url == default_url else None)
+        personas[p.name] = client(url, model, p.api_key_env or s.api_key_env)
+    return Clients(personas, client(default_url, s.model, s.api_key_env))
 
 
 def default_out_dir(table_dir: Path) -> Path:
@@ -100,14 +120,21 @@ def default_out_dir(table_dir: Path) -> Path:
 RESUME_FLAGS = RESUMABLE
 
 
-def load_run(run_dir: Path, flags: Mapping[str, Any]) -> tuple[Table, dict[str, Any]]:
-    """Rebuild a recorded run's table from its transcript (not from the files, which may
-    have changed since). Returns the table and {"run", "turns", "status"}."""
-    jsonl = run_dir / "transcript.jsonl"
-    if not jsonl.is_file():
+def run_directory(path: Path) -> Path:
+    """The run directory named by --resume (the directory, or its transcript.jsonl)."""
+    run_dir = path.parent if path.name == "transcript.jsonl" and path.is_file() else path
+    if not (run_dir / "transcript.jsonl").is_file():
         raise InputError(
             f"{run_dir}: no transcript.jsonl here; pass the run directory a run printed"
         )
+    return run_dir
+
+
+def load_run(run_dir: Path, flags: Mapping[str, Any]) -> tuple[Table, dict[str, Any]]:
+    """Rebuild a recorded run's table from its transcript (not from the files, which may
+    have changed since). Returns the table and {"run", "turns", "status", "records"}."""
+    run_dir = run_directory(run_dir)
+    jsonl = run_dir / "transcript.jsonl"
     records = read_records(jsonl)
     run = records[0] if records else {}
     needed = ("settings", "participants", "questions", "task", "prompts")
@@ -139,4 +166,4 @@ def load_run(run_dir: Path, flags: Mapping[str, Any]) -> tuple[Table, dict[str, 
     ends = [r for r in records if r.get("type") == "end"]
     status = ends[-1]["status"] if ends and records[-1].get("type") == "end" else "unfinished"
     table = Table(directory, personas, task, settings, None, prompts)
-    return table, {"run": run, "turns": turns, "status": status}
+    return table, {"run": run, "turns": turns, "status": status, "records": records}

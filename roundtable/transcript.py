@@ -1,8 +1,10 @@
-"""Transcript records: the JSONL file written turn by turn, and reading it back."""
+"""Transcript records: the JSONL file written turn by turn, reading it back, and the run
+directory's lock."""
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 from dataclasses import asdict, dataclass, fields
@@ -30,19 +32,34 @@ class Turn:
     finish_reason: str
     tokens_source: str = "usage"
     model: str | None = None
+    attempts: int = 1  # model requests for this turn, re-asks included
+    guards: tuple[str, ...] = ()  # why it was asked again or cut: empty, stream_dropped, ...
+    seed: int | None = None  # the sampling seed of the accepted attempt
+    # Token counts of the shared-transcript entries this turn added (moderator lines
+    # before it, the opening before turn 0, its own reply last), so a resume needs no
+    # tokenizer. None in transcripts written before they were recorded.
+    entry_tokens: tuple[int, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL record for this turn."""
-        return {"type": "turn", **asdict(self)}
+        record = {"type": "turn", **asdict(self)}
+        record["guards"] = list(self.guards)
+        if self.entry_tokens is not None:
+            record["entry_tokens"] = list(self.entry_tokens)
+        return record
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Turn:
-        """Read a turn record, rejecting unknown keys."""
+        """Read a turn record, rejecting unknown keys (older records lack the newer ones)."""
         known = {f.name for f in fields(cls)}
         extra = set(data) - known - {"type"}
         if extra:
             raise ValueError(f"unknown turn keys: {sorted(extra)}")
-        return cls(**{k: v for k, v in data.items() if k != "type"})
+        values = {k: v for k, v in data.items() if k != "type"}
+        values["guards"] = tuple(values.get("guards") or ())
+        if values.get("entry_tokens") is not None:
+            values["entry_tokens"] = tuple(values["entry_tokens"])
+        return cls(**values)
 
 
 class TranscriptWriter:
@@ -63,15 +80,20 @@ class TranscriptWriter:
         """The first line: settings (no secrets), participants, questions."""
         self._append({"type": "run", **info})
 
-    def resume(self, turns_done: int, models: dict[str, str]) -> None:
-        """Marks where a resumed run picked up (earlier lines stay as they were)."""
+    def resume(self, turns_done: int, models: dict[str, str], base_url: str) -> None:
+        """Marks where a resumed run picked up (earlier lines stay as they were);
+        `base_url` is the endpoint used from here on, credentials masked."""
         started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         self._append({"type": "resume", "started": started, "turns_done": turns_done,
-                      "models": models})  # fmt: skip
+                      "models": models, "base_url": base_url})  # fmt: skip
 
     def turn(self, turn: Turn) -> None:
         """One finished turn."""
         self._append(turn.to_dict())
+
+    def event(self, record: dict[str, Any]) -> None:
+        """Another record (a fold), written where it happened."""
+        self._append(record)
 
     def end(self, status: str, **extra: Any) -> None:
         """The last line: how the run ended."""
@@ -79,6 +101,56 @@ class TranscriptWriter:
 
     def close(self) -> None:
         """Close the file."""
+        self._file.close()
+
+
+class RunLock:
+    """An exclusive lock on a run directory, so two roundtables never append to one run."""
+
+    def __init__(self, directory: Path) -> None:
+        """Create the directory if needed and lock it; InputError if another process holds it."""
+        self.directory = directory
+        self._created = not directory.exists()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._file = (directory / ".lock").open("a+", encoding="utf-8")
+        except FileExistsError:
+            raise InputError(
+                f"{directory}: cannot create the run directory: a file is in the way; choose "
+                "another --out (or move that file)"
+            ) from None
+        except NotADirectoryError:
+            raise InputError(
+                f"{directory}: cannot create the run directory: part of the path is a file; "
+                "choose another --out"
+            ) from None
+        except OSError as exc:
+            raise InputError(
+                f"{directory}: cannot create the run directory ({exc.strerror or exc}); "
+                "choose another --out"
+            ) from None
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "?"
+            self._file.close()
+            raise InputError(f"{directory}: in use by another roundtable (pid {holder})") from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(str(os.getpid()))
+        self._file.flush()
+
+    def release(self) -> None:
+        """Unlock; a directory this lock created and nothing else used is removed again."""
+        if self._file.closed:
+            return
+        lock = self.directory / ".lock"
+        if self._created and [p.name for p in self.directory.iterdir()] == [".lock"]:
+            lock.unlink()  # a run that failed before its first record leaves nothing behind
+            self.directory.rmdir()
+        # Otherwise the file stays: removing it would race with the next locker.
+        fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
         self._file.close()
 
 

@@ -46,8 +46,13 @@ def test_transcript_structure(dummy, table, tmp_path, capsys):
         "finish_reason",
         "tokens_source",
         "model",
+        "attempts",
+        "guards",
+        "seed",
+        "entry_tokens",
     }
     assert all(set(t) == keys for t in turns)
+    assert all(t["attempts"] >= 1 and isinstance(t["guards"], list) for t in turns)
     names = {"Amara", "Ben", "Chen", "Dara"}
     assert all(t["speaker"] in names and t["text"] and t["prompt_tokens"] > 0 for t in turns)
     assert all(a["speaker"] != b["speaker"] for a, b in zip(turns[:-2], turns[1:-1], strict=False))
@@ -127,10 +132,39 @@ def test_real_subprocess_default_run_in_a_fresh_table(table):
     assert len(list((table / "outputs").glob("*/transcript.jsonl"))) == 1
 
 
-def test_stop_sequences_and_impersonation_are_cut(dummy, table, tmp_path):
-    # A model that keeps writing other people's lines: the transcript keeps only the speaker's.
-    server = dummy()
-    recs = run(table, tmp_path / "o", "--base-url", server.base_url, "--turns", "12", "--quiet")
-    for t in (r for r in recs if r["type"] == "turn"):
+TAGGED = "\n".join(
+    f"{name}: I think the {thing} matters most here. We should act on the {thing} now."
+    for name in ("Amara", "Ben", "Chen", "Dara", "Moderator")
+    for thing in ("shade", "budget", "pilot", "data")
+)
+
+
+def test_stop_sequences_and_impersonation_are_cut(dummy, table, tmp_path, capsys):
+    # A model that keeps writing other people's lines: stop sequences end most of them at
+    # the server, and the reply filter cuts the tags the four stop sequences cannot cover.
+    server = dummy(corpus=TAGGED)
+    recs = run(table, tmp_path / "o", "--base-url", server.base_url, "--turns", "12", "-v")
+    turns = [r for r in recs if r["type"] == "turn"]
+    for t in turns:
         for name in ("Amara", "Ben", "Chen", "Dara", "Moderator"):
-            assert f"\n{name}:" not in t["text"]
+            assert f"\n{name}:" not in t["text"] and not t["text"].startswith(f"{name}:")
+    assert any("impersonation" in t["guards"] for t in turns)  # the filter had work to do
+    requests = capsys.readouterr().err.split("--- request ")[1:]
+    stops = [json.loads(r.splitlines()[0])["stop"] for r in requests]
+    assert len(stops) >= len(turns) and all(len(s) == 4 for s in stops)
+    assert all(s[-1] == "\nModerator:" for s in stops)
+
+
+def test_no_two_consecutive_turns_are_identical_over_a_long_offline_run(table, tmp_path):
+    # A re-asked turn once took the next turn's seed, so turns could repeat word for word.
+    recs = run(table, tmp_path / "o", "--offline", "--turns", "200", "--quiet", "--seed", "1")
+    texts = [r["text"] for r in recs if r["type"] == "turn"]
+    assert len(texts) == 201
+    assert [i for i in range(1, len(texts)) if texts[i] == texts[i - 1]] == []
+
+
+def test_offline_says_it_overrides_a_configured_base_url(table, tmp_path, capsys):
+    run(table, tmp_path / "o", "--offline", "--base-url", "http://gpu:8000/v1", "--turns", "2")
+    err = capsys.readouterr().err
+    assert "--offline overrides the configured base URL (http://gpu:8000/v1)" in err
+    assert "no server configured" not in err

@@ -209,3 +209,91 @@ def test_resume_uses_the_recorded_files_not_the_edited_ones(paced, table, tmp_pa
     again = resume(out)
     assert again.returncode == 0, again.stderr
     assert turns(out) == reference
+
+
+def test_a_closed_pipe_stops_quietly_and_the_run_can_resume(table, tmp_path):
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "roundtable", "--table", str(table), "--out", str(out),
+            "--offline", "--seed", "4", "--turns", "40"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
+    assert proc.stdout is not None and proc.stdout.readline()
+    proc.stdout.close()  # what `| head -1` does
+    err = proc.communicate(timeout=60)[1].decode()
+    assert proc.returncode == 0 and "Traceback" not in err and "Exception ignored" not in err
+    assert read_records(out / "transcript.jsonl")[-1] == {"type": "end", "status": "interrupted"}
+    assert resume(out).returncode == 0
+    assert read_records(out / "transcript.jsonl")[-1]["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (lambda t: (t / "taken").write_text("x") and t / "taken", "a file is in the way"),
+        (lambda t: (t / "file").write_text("x") and t / "file" / "run", "path is a file"),
+        (lambda t: Path("/proc/roundtable-test/run"), "cannot create the run directory"),
+        (lambda t: (t / "table" / "outputs").write_text("x") and None, "path is a file"),
+    ],
+    ids=["file", "under-a-file", "unwritable", "outputs-is-a-file"],
+)  # fmt: skip
+def test_an_out_dir_that_cannot_be_made_is_one_error_line(table, tmp_path, capsys, make, message):
+    out = make(tmp_path)
+    argv = ["--table", str(table), "--offline", "--turns", "2", "--quiet"]
+    assert main([*argv, *(["--out", str(out)] if out else [])]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error: ") and message in err and len(err.splitlines()) == 1
+
+
+def test_a_run_directory_in_use_is_refused(table, tmp_path, capsys):
+    from roundtable.transcript import RunLock
+
+    out = tmp_path / "run"
+    argv = ["--table", str(table), "--offline", "--turns", "2", "--quiet"]
+    assert main([*argv, "--out", str(out)]) == 0
+    (out / "transcript.jsonl").write_text(
+        "".join(x for x in (out / "transcript.jsonl").read_text().splitlines(True)[:-2])
+    )  # unfinished, so resumable
+    capsys.readouterr()
+    held = RunLock(out)  # another roundtable (a lock on its own open file, as a process has)
+    try:
+        assert main(["--resume", str(out)]) == 2
+        assert capsys.readouterr().err == (
+            f"Error: {out}: in use by another roundtable (pid {os.getpid()})\n"
+        )
+        assert main([*argv, "--out", str(out)]) == 2
+        assert "in use by another roundtable" in capsys.readouterr().err
+    finally:
+        held.release()
+    assert main(["--resume", str(out / "transcript.jsonl"), "--quiet"]) == 0  # free again
+
+
+@pytest.mark.parametrize("resumable", [True, False], ids=["resumable", "configuration"])
+def test_only_resumable_server_errors_suggest_resuming(
+    table, tmp_path, capsys, monkeypatch, resumable
+):
+    import roundtable.run
+    from roundtable.errors import ServerError
+
+    real = roundtable.run.take_turn
+    calls = []
+
+    def take_turn(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            exc = ServerError("http://x/v1: HTTP 400: bad parameter")
+            exc.resumable = resumable  # type: ignore[attr-defined]
+            raise exc
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(roundtable.run, "take_turn", take_turn)
+    out = tmp_path / "run"
+    assert main(["--table", str(table), "--offline", "--turns", "4", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith("Error: http://x/v1: HTTP 400: bad parameter")
+    assert ("resume with:" in err) is resumable
+
+
+def test_a_run_that_fails_before_its_first_record_leaves_no_directory(table, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["--table", str(table), "--base-url", "http://127.0.0.1:9/v1", "--retries", "0"]
+    assert main([*argv, "--out", str(out)]) == 1
+    assert "unreachable" in capsys.readouterr().err and not out.exists()

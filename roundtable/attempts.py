@@ -1,0 +1,159 @@
+"""One turn's attempts: ask, clean the reply, and ask again within explicit budgets.
+
+Each way an attempt can fail has its own budget (`Limits`), spent by counting, never by
+undoing a counter: a dropped stream, a full context (fold and ask again), and a reply
+that is empty or speaks as someone else (ask again with a new seed, then salvage). The
+result is an `Outcome` that says how many requests the turn took and what was guarded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from .budget import MODERATOR, Budget
+from .errors import ServerError
+from .llm import ChatClient, Completion, ContextOverflow, IncompleteStream
+from .personas import Persona
+from .reply import ReplyFilter
+from .request import TurnRequest
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How many times each kind of failure may be answered by asking again."""
+
+    stream_drops: int = 3  # the last attempt is made without streaming; then give up
+    overflows: int = 2  # fold-and-retry after the server says the context is full
+    rerolls: int = 3  # new seeds for a reply that is empty or speaks as someone else
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The accepted reply of a turn and how it was reached."""
+
+    completion: Completion
+    text: str
+    finish_reason: str
+    attempts: int  # model requests for this turn, re-asks and client retries included
+    guards: tuple[str, ...]  # why the turn was asked again or cut, in order
+    seed: int  # the seed of the accepted attempt
+
+
+class TurnDisplay(Protocol):
+    """What the attempts show (a subset of display.Display)."""
+
+    def prompt(self, messages: Sequence[dict[str, str]], params: dict[str, object]) -> None: ...
+    def begin_turn(self, name: str, note: str = "") -> None: ...
+    def text(self, delta: str) -> None: ...
+    def end_turn(self, footer: str = "") -> None: ...
+    def abort_turn(self, reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """Who is asked, and the names their reply must not speak for."""
+
+    name: str
+    own_names: tuple[str, ...]  # name and full name: a leading own tag is dropped
+    others: tuple[str, ...]  # other participants' names and the moderator's: cut there
+    headers: tuple[str, ...]  # other participants' full names at a line start: cut there
+
+    @classmethod
+    def among(cls, persona: Persona, personas: Sequence[Persona]) -> Speaker:
+        """A persona as the speaker of a table's discussion."""
+        others = [p for p in personas if p.name != persona.name]
+        names = (*(p.name for p in others), MODERATOR)
+        headers = tuple(p.full_name for p in others)
+        return cls(persona.name, (persona.name, persona.full_name), names, headers)
+
+
+def take_turn(
+    speaker: Speaker,
+    client: ChatClient,
+    budget: Budget,
+    display: TurnDisplay,
+    compose: Callable[[int], TurnRequest],
+    fit: Callable[[], int | None],
+    *,
+    stream: bool,
+    limits: Limits = Limits(),
+) -> Outcome:
+    """Ask until a usable reply comes; `compose(reroll)` builds each request after `fit()`
+    (which folds the transcript if needed and returns the prompt-token hint)."""
+    drops = overflows = rerolls = requests = 0
+    guards: list[str] = []
+    while True:
+        hint = fit()
+        request = compose(rerolls)
+        last_chance = rerolls >= limits.rerolls
+        display.prompt(request.messages, request.params(client.model))
+        reply = ReplyFilter(speaker.own_names, speaker.others, speaker.headers)
+        display.begin_turn(speaker.name, request.note)
+        requests += 1
+        try:
+            result = client.complete(
+                request.messages,
+                temperature=request.temperature,
+                max_tokens=request.max_tokens,
+                stop=request.stop,
+                seed=request.seed,
+                stream=stream and drops < limits.stream_drops - 1,
+                sampling=request.sampling,
+                on_text=_shower(display, reply, keep_reading=last_chance),
+                prompt_tokens_hint=hint,
+            )
+        except IncompleteStream:
+            drops += 1
+            guards.append("stream_dropped")
+            if drops >= limits.stream_drops:
+                raise ServerError(
+                    f"{client.where}: the reply stream broke off {drops} times"
+                ) from None
+            display.abort_turn("the reply stream broke off; asking again")
+            continue
+        except ContextOverflow as exc:
+            overflows += 1
+            guards.append("context_full")
+            if overflows > limits.overflows:
+                raise ServerError(f"{client.where}: {exc}") from None
+            window = budget.overflowed(exc, hint, request.messages)
+            display.abort_turn(
+                f"the server's context is full; fitting the discussion into {window} "
+                "tokens and asking again"
+            )
+            continue
+        requests += getattr(result, "requests", 1) - 1
+        display.text(reply.finish())
+        if not reply.text and not last_chance:
+            # Small models sometimes answer as someone else from the first word;
+            # another sampling seed usually gives a real turn.
+            rerolls += 1
+            guards.append("impersonation" if reply.reason == "impersonation" else "empty")
+            display.abort_turn("the reply was empty or spoke for someone else; asking again")
+            continue
+        text, reason = reply.text, reply.reason
+        if not text:
+            # Last resort: keep what was written, minus the other speaker's tag.
+            text, reason = reply.salvage(), "salvaged"
+            display.text(text)
+        if reason:
+            guards.append(reason)
+        display.end_turn(f"{result.prompt_tokens}+{result.completion_tokens} tokens, "
+                         f"{result.latency_s:.1f} s")  # fmt: skip
+        return Outcome(result, text, reason or result.finish_reason, requests, tuple(guards),
+                       request.seed)  # fmt: skip
+
+
+def _shower(
+    display: TurnDisplay, reply: ReplyFilter, *, keep_reading: bool
+) -> Callable[[str], bool]:
+    """Stream deltas through the reply filter to the display; False once it is cut (unless
+    the whole reply is wanted: the last chance is salvaged from everything written)."""
+
+    def show(delta: str) -> bool:
+        display.text(reply.feed(delta))
+        return keep_reading or not reply.done
+
+    return show

@@ -1,0 +1,161 @@
+"""Resume replays a run from its records alone: the same requests, no model or tokenizer call."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from roundtable.cli import main
+from roundtable.transcript import read_records
+
+ARGS = ["--seed", "5", "--turns", "18", "--context-window", "800", "--max-tokens", "60"]
+
+
+class Recorder:
+    """A loopback proxy in front of the dummy server that records every request's body."""
+
+    def __init__(self, upstream: str) -> None:
+        self.log: list[tuple[str, bytes]] = []
+        target = urlsplit(upstream)
+        log = self.log
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                log.append((self.path, body))
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                conn.request(self.command, self.path, body or None, headers)
+                answer = conn.getresponse()
+                data = answer.read()  # whole: a buffered stream is still a valid stream
+                self.send_response(answer.status)
+                self.send_header("Content-Type", answer.getheader("Content-Type", ""))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_POST = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def chats(self) -> list[bytes]:
+        return [body for path, body in self.log if path.endswith("/chat/completions")]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def recorder(dummy):
+    made: list[Recorder] = []
+
+    def start() -> Recorder:
+        server = dummy(context_window=800)
+        made.append(Recorder(server.base_url.removesuffix("/v1")))
+        return made[-1]
+
+    yield start
+    for r in made:
+        r.close()
+
+
+def cut_after_turn(jsonl: Path, last: int, keep_next_fold: bool) -> None:
+    """What a kill -9 leaves: the records up to turn `last` (and maybe the next turn's fold)."""
+    lines = jsonl.read_text().splitlines(keepends=True)
+    kinds = [json.loads(x) for x in lines]
+    end = next(i for i, r in enumerate(kinds) if r["type"] == "turn" and r["index"] == last) + 1
+    if keep_next_fold:
+        assert kinds[end]["type"] == "fold"  # the next turn folded, then the run died
+        end += 1
+    jsonl.write_text("".join(lines[:end]))
+
+
+@pytest.mark.parametrize("keep_next_fold", [False, True], ids=["after-turn", "after-a-fold"])
+def test_resume_of_a_folded_run_sends_the_same_requests(recorder, table, tmp_path, keep_next_fold):
+    ref = recorder()
+    argv = ["--table", str(table), *ARGS, "--fold-summary", "model", "--quiet"]
+    assert main([*argv, "--base-url", ref.base_url, "--out", str(tmp_path / "ref")]) == 0
+    records = read_records(tmp_path / "ref" / "transcript.jsonl")
+    folds = [r for r in records if r["type"] == "fold"]
+    assert len(folds) >= 2 and {f["by"] for f in folds} == {"model"}
+    last = folds[1]["before_turn"] - 1  # one fold before the cut, one after it
+    out = tmp_path / "run"
+    shutil.copytree(tmp_path / "ref", out)
+    cut_after_turn(out / "transcript.jsonl", last, keep_next_fold)
+    again = recorder()
+    assert main(["--resume", str(out), "--base-url", again.base_url, "--quiet"]) == 0
+
+    # The resumed session asked the model exactly what the uninterrupted run asked after
+    # turn `last`, byte for byte, and nothing for the replayed turns.
+    later = [r for r in records if r["type"] == "turn" and r["index"] > last]
+    expected = sum(r["attempts"] for r in later) + sum(f["before_turn"] > last for f in folds)
+    assert len(again.chats()) == expected
+    assert again.chats() == ref.chats()[-expected:]
+    # Its tokenizer calls are among the uninterrupted run's after that turn (plus the
+    # system text, counted once per session): none recounts a replayed entry.
+    boundary = [i for i, (p, _) in enumerate(ref.log) if p.endswith("/chat/completions")]
+    tail = [body for path, body in ref.log[boundary[-expected - 1] + 1 :] if "tokenize" in path]
+    counted = [body for path, body in again.log if path.endswith("tokenize")]
+    system = json.loads(ref.chats()[0])["messages"][0]["content"]
+    once = {b for p, b in ref.log if "tokenize" in p and json.loads(b)["prompt"] == system}
+    assert counted and set(counted) <= set(tail) | once and len(counted) <= len(tail) + 1
+    mine = [r for r in read_records(out / "transcript.jsonl") if r["type"] == "turn"]
+    theirs = [r for r in records if r["type"] == "turn"]
+    strip = [(r["index"], r["text"], r["prompt_tokens"], r["seed"]) for r in theirs]
+    assert [(r["index"], r["text"], r["prompt_tokens"], r["seed"]) for r in mine] == strip
+    if keep_next_fold:
+        # Resumed again, past the orphaned fold and the resume line: it is not applied twice.
+        cut_after_turn(out / "transcript.jsonl", last + 2, keep_next_fold=False)
+        third = recorder()
+        assert main(["--resume", str(out), "--base-url", third.base_url, "--quiet"]) == 0
+        later = [r for r in records if r["type"] == "turn" and r["index"] > last + 2]
+        expected = sum(r["attempts"] for r in later) + sum(
+            f["before_turn"] > last + 2 for f in folds
+        )
+        assert third.chats() == ref.chats()[-expected:]
+
+
+def rewrite(jsonl: Path, keep_turns: int, change) -> None:
+    """Keep the run line and the first turns, each changed by `change`."""
+    records = read_records(jsonl)
+    turns = [r for r in records if r["type"] == "turn"][:keep_turns]
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in [records[0], *map(change, turns)]))
+
+
+def without_counts(r: dict) -> dict:
+    return {k: v for k, v in r.items() if k not in ("attempts", "guards", "seed", "entry_tokens")}
+
+
+@pytest.mark.parametrize(
+    "change,code,message",
+    [
+        (without_counts, 0, ""),
+        (lambda r: {**r, "entry_tokens": [*r["entry_tokens"], 5]}, 2, "do not match the run"),
+        (lambda r: {**r, "speaker": "Nobody"}, 2, "does not match what the moderator decides"),
+    ],
+    ids=["older-transcript", "edited-counts", "edited-speaker"],
+)
+def test_resume_of_older_or_edited_transcripts(table, tmp_path, capsys, change, code, message):
+    out = tmp_path / "o"
+    argv = ["--table", str(table), "--offline", "--turns", "6", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    rewrite(out / "transcript.jsonl", 3, change)
+    capsys.readouterr()
+    assert main(["--resume", str(out), "--quiet"]) == code
+    assert message in capsys.readouterr().err
