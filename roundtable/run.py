@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .client import ChatClient, Completion, ContextOverflow, IncompleteStream, estimate_tokens
 from .context import Entry, SharedTranscript
 from .display import Display, assign_colors
 from .errors import InputError, RoundtableError, ServerError
-from .llm import ChatClient, Completion, ContextOverflow, IncompleteStream, estimate_tokens
 from .moderator import Moderator, Phase, TurnPlan
 from .reply import ReplyFilter
 from .table import Table

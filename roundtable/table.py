@@ -8,9 +8,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .client import ChatClient
 from .config import Settings, api_key, check, from_string, load_settings
 from .errors import InputError
-from .llm import ChatClient
 from .personas import Persona, load_personas
 from .prompts import Prompts
 from .task import Task, load_task
