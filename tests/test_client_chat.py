@@ -166,8 +166,9 @@ def test_a_client_counts_only_with_its_own_servers_tokenizer(dummy):
         result = ask(client, prompt_tokens_hint=40)
     assert client.count_tokens("a b c") is None
     assert (result.tokens_source, result.prompt_tokens) == ("estimate", 40)
-    assert {path for _, path, _ in seen} == {"/v1/chat/completions", "/tokenize",
-                                             "/extras/tokenize"}  # fmt: skip
+    paths = {path for _, path, _ in seen}
+    assert paths == {"/v1/chat/completions", "/tokenize", "/extras/tokenize/count",
+                     "/extras/tokenize"}  # fmt: skip
 
 
 def test_probe_lists_models_once_and_resolves_the_model():

@@ -51,6 +51,7 @@ def test_llama_cpp_python_streaming_counts_with_its_tokenizer():
     # No usage when streaming and no window anywhere: counts still come from the server.
     routes = {
         **MODELS,
+        ("POST", "/extras/tokenize/count"): (200, {"count": 3}, {}),
         ("POST", "/extras/tokenize"): (200, {"tokens": [1, 2, 3]}, {}),
         ("POST", "/v1/chat/completions"): (200, sse("One", " two."), {}),
     }

@@ -10,9 +10,10 @@ from .retry import Retrier
 from .transport import Transport, TransportError
 from .wire import token_count
 
-# Where servers offer a tokenizer (vLLM and llama.cpp at /tokenize, llama-cpp-python
-# at /extras/tokenize); one body carries the field name each of them reads.
-TOKENIZE_PATHS = ("/tokenize", "/extras/tokenize")
+# Where servers offer a tokenizer (vLLM and llama.cpp at /tokenize, llama-cpp-python at
+# /extras/tokenize/count, which answers a count rather than every token, and at
+# /extras/tokenize); one body carries the field name each of them reads.
+TOKENIZE_PATHS = ("/tokenize", "/extras/tokenize/count", "/extras/tokenize")
 _NUM_CTX = re.compile(r"^\s*num_ctx\s+(\d+)", re.MULTILINE)
 # Ollama's runtime window when a model sets no num_ctx (its default on small GPUs and on
 # CPUs; the model's own context_length is only what it was trained for). Folding early
@@ -57,9 +58,10 @@ class ServerInfo:
         if not self._window_checked:
             self._window_checked = True
             self._window = self._from_listing() or self._from_props() or self._from_ollama()
-            # llama-cpp-python (0.3.x) reports its n_ctx nowhere: /v1/models lists only ids
-            # and there is no /props. Its window comes from --context-window, or is read
-            # from its first "context window of N" error.
+            # llama-cpp-python (checked in 0.3.x's server/app.py) reports its n_ctx nowhere:
+            # /v1/models lists only ids, and its routes are /v1/* and /extras/* (tokenize,
+            # detokenize), no /props. Its window comes from --context-window, or is read
+            # from its first "exceed context window of N" / "maximum context length" error.
         return self._window
 
     def _from_listing(self) -> int | None:
