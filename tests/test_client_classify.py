@@ -112,8 +112,9 @@ def test_give_up_messages_say_the_fix(status, endpoint, expected):
                            "check --base-url", True),
         ("timeout", RETRY, "no answer within the timeout after 3 attempts; raise --timeout",
          True),
+        ("garbled", RETRY, "not a chat completion after 3 attempts (bad record)", True),
     ],
-    ids=["tls", "connect", "timeout"],
+    ids=["tls", "connect", "timeout", "garbled"],
 )  # fmt: skip
 def test_failures_without_an_answer(kind, expected_kind, words, resumable):
     https = Endpoint("https://gpu:8000/v1", "K")

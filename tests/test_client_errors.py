@@ -76,3 +76,10 @@ def test_configuration_errors_are_not_resumable_and_not_retried(dummy, config, k
     with pytest.raises(ServerError, match=re.escape(words)) as exc:
         client.complete(MSGS, temperature=0.5, max_tokens=10, **kw)
     assert not exc.value.resumable and time.monotonic() - start < 4
+
+
+def test_an_answer_that_is_not_json_is_one_clean_error():
+    with serve({("POST", "/v1/chat/completions"): (200, "<html>login</html>", {})}) as (root, _):
+        client = ChatClient(root + "/v1", "x", "m", 5, retries=1, retry_wait=0.01)
+        with pytest.raises(ServerError, match="not a chat completion after 2 attempts"):
+            client.complete(MSGS, temperature=0.5, max_tokens=10, stream=False)

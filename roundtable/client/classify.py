@@ -147,7 +147,7 @@ def classify(status: int, message: str, headers: Mapping[str, str], endpoint: En
 
 
 def classify_failure(kind: str, detail: str, endpoint: Endpoint) -> Action:
-    """Decide what to do when no HTTP answer came (kind: connect, timeout or tls)."""
+    """Decide what to do when no usable answer came (kind: connect, timeout, tls, garbled)."""
     if kind == "tls":
         plain = endpoint.where.replace("https://", "http://", 1)
         return Action(
@@ -161,4 +161,6 @@ def classify_failure(kind: str, detail: str, endpoint: Endpoint) -> Action:
         return Action(
             RETRY, "no answer within the timeout", fix="raise --timeout or check the server"
         )
+    if kind == "garbled":
+        return Action(RETRY, "an answer that is not a chat completion", detail, "check --base-url")
     return Action(RETRY, "unreachable", detail, "start the server or check --base-url")

@@ -35,7 +35,7 @@ class StatusError(TransportError):
 
 
 class ConnectionFailure(TransportError):
-    """No HTTP answer at all; `kind` is "connect", "timeout" or "tls"."""
+    """No usable HTTP answer; `kind` is "connect", "timeout", "tls" or "garbled"."""
 
     def __init__(self, kind: str, detail: str) -> None:
         super().__init__(f"{kind}: {detail}")
@@ -86,6 +86,8 @@ def _one_family() -> Iterator[None]:
         raise StatusError(exc.status_code, message, exc.response.headers) from None
     except (openai.APIConnectionError, _httpx.TransportError) as exc:
         raise _failure(exc) from None
+    except (openai.APIError, ValueError) as exc:  # a 2xx body that is not what was asked
+        raise ConnectionFailure("garbled", str(exc)[:200] or type(exc).__name__) from None
 
 
 class Transport:
@@ -130,10 +132,13 @@ class Transport:
                 messages=body["messages"],
                 extra_body=rest,  # everything else as sent, server-specific keys included
             )
-        choice = response.choices[0] if response.choices else None
-        text = (choice.message.content or "") if choice else ""
-        usage = response.usage.model_dump() if response.usage else None
-        finish = (choice.finish_reason if choice else None) or "unknown"
+        try:
+            choice = response.choices[0] if response.choices else None
+            text = (choice.message.content or "") if choice else ""
+            usage = response.usage.model_dump() if response.usage else None
+            finish = (choice.finish_reason if choice else None) or "unknown"
+        except (AttributeError, TypeError) as exc:  # the openai client does not validate
+            raise ConnectionFailure("garbled", "no choices in the answer") from exc
         return Reply(text, finish, usage, time.perf_counter() if text else None)
 
     def stream_chat(
