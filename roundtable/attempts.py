@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .budget import MODERATOR, Budget
+from .client import ChatClient, Completion, ContextOverflow, IncompleteStream
 from .errors import ServerError
-from .llm import ChatClient, Completion, ContextOverflow, IncompleteStream
 from .personas import Persona
 from .reply import ReplyFilter
 from .request import TurnRequest
@@ -124,7 +124,7 @@ def take_turn(
                 "tokens and asking again"
             )
             continue
-        requests += getattr(result, "requests", 1) - 1
+        requests += result.requests - 1
         display.text(reply.finish())
         if not reply.text and not last_chance:
             # Small models sometimes answer as someone else from the first word;

@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .client import ChatClient, ContextOverflow, IncompleteStream, estimate_tokens
 from .errors import InputError, RoundtableError
-from .llm import ChatClient, ContextOverflow, IncompleteStream, estimate_tokens
 
 _SENTENCE = re.compile(r"(.+?[.!?])(?:\s|$)", re.DOTALL)
 _RECAP_WORDS = 30  # words kept from each folded turn in an extractive recap

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ._validate import describe, is_int, is_number, load_document, quote_hint, suggest
-from .compat import MODES as COMPAT_MODES
+from .client.compat import MODES as COMPAT_MODES
 from .errors import InputError
 
 PLACEHOLDER_API_KEY = "not-needed"  # local servers ignore it; the openai client needs one

@@ -16,6 +16,14 @@ class InputError(RoundtableError):
 
 
 class ServerError(RoundtableError):
-    """The model server could not be used (exit code 1)."""
+    """The model server could not be used (exit code 1).
+
+    `resumable` is False when the cause is configuration (a wrong key, URL, model or
+    layout): resuming would meet the same error, so the CLI does not suggest it.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, *, resumable: bool = True) -> None:
+        super().__init__(message)
+        self.resumable = resumable

@@ -21,10 +21,10 @@ from typing import Any
 from . import __version__
 from .attempts import Speaker, take_turn
 from .budget import MODERATOR, Budget, Fold
+from .client import ChatClient
 from .config import offline_notice
 from .display import Display, assign_colors
 from .errors import InputError, RoundtableError, ServerError
-from .llm import ChatClient
 from .markdown import to_markdown
 from .moderator import Moderator, TurnPlan
 from .replay import Announcement, Replayed, announcements, replay
@@ -153,7 +153,7 @@ class Discussion:
         persona = self.personas[plan.speaker]
         client = self.clients[plan.speaker]
         own = own_part(self.prompts, persona, plan)
-        source = getattr(persona, "source", None) or persona.name
+        source = persona.source or persona.name
 
         def fit() -> int | None:
             room = self.budget.fit(plan.speaker, own, turn=plan.index, source=source)
@@ -228,7 +228,7 @@ class Discussion:
         for client in self._endpoints():
             # Every endpoint is checked before turn 1: a persona's own server that is
             # down is found now, not an hour into the run.
-            getattr(client, "probe", client.resolve_model)()
+            client.probe()
         models = {name: c.resolve_model() for name, c in self.clients.items()}
         jsonl = self.out_dir / "transcript.jsonl"
         done = Replayed(None, 0, 0, 0, set())
@@ -378,7 +378,9 @@ def _execute(
         else:
             assert table.settings.base_url is not None
             url = table.settings.base_url
-        clients = build_clients(table, url, offline=offline, notice=display.notice)
+        clients = build_clients(
+            table, url, offline=offline, notice=display.notice, debug=display.debug
+        )
         discussion = Discussion(table, clients.personas, display, out_dir, offline=offline,
                                 summary_client=clients.table)  # fmt: skip
         if resume is not None:
@@ -400,7 +402,7 @@ def _execute(
         )
         return 130
     except ServerError as exc:
-        if (out_dir / "transcript.jsonl").exists() and getattr(exc, "resumable", True):
+        if (out_dir / "transcript.jsonl").exists() and exc.resumable:
             raise ServerError(f"{exc}; resume with: {again}") from None
         raise
     finally:

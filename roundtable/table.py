@@ -8,9 +8,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .client import ChatClient
 from .config import RESUMABLE, Settings, api_key, check, from_string, load_settings
 from .errors import InputError
-from .llm import ChatClient
 from .personas import Persona, load_personas
 from .prompts import Prompts
 from .task import Task, load_task
@@ -76,6 +76,7 @@ def build_clients(
     offline: bool = False,
     env: Mapping[str, str] | None = None,
     notice: Callable[[str], None] | None = None,
+    debug: Callable[[str], None] | None = None,
 ) -> Clients:
     """A client per persona and the table's; personas that share an endpoint share a client."""
     s = table.settings
@@ -94,6 +95,8 @@ def build_clients(
                 retries=s.retries,
                 retry_wait=s.retry_wait,
                 notice=notice,
+                key_env=key_env,
+                debug=debug,
             )
         return shared[key]
 

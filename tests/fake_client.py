@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from roundtable.llm import Completion
+from roundtable.client import Completion
 
 # reply(call number, request) -> the reply text, or an exception to raise
 Script = Callable[[int, dict[str, Any]], "str | BaseException"]

@@ -7,8 +7,8 @@ from fake_client import FakeClient
 
 from roundtable.attempts import Speaker, take_turn
 from roundtable.budget import Budget
+from roundtable.client import Completion, ContextOverflow, IncompleteStream
 from roundtable.errors import ServerError
-from roundtable.llm import Completion, ContextOverflow, IncompleteStream
 from roundtable.request import TurnRequest
 
 ANN = Speaker("Ann", ("Ann", "Ann Lee"), ("Bob", "Moderator"), ("Bob Ray",))

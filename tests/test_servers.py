@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from _loopback import serve, sse
 
 from roundtable.cli import main
 
@@ -162,3 +163,17 @@ def test_per_persona_endpoints_models_and_keys(dummy, table, tmp_path, monkeypat
     everything = out.out + out.err + (tmp_path / "o" / "transcript.jsonl").read_text()
     assert "fast-secret-key" not in everything
     assert '"top_p": 0.9' in out.err and '"repetition_penalty": 1.1' in out.err
+
+
+def test_a_llama_cpp_python_like_server_gets_tokenizer_counts_without_a_window(table, tmp_path):
+    # No usage when streaming, no window anywhere, a tokenizer at /extras/tokenize/count.
+    routes = {
+        ("GET", "/v1/models"): (200, {"object": "list", "data": [{"id": "smol"}]}, {}),
+        ("POST", "/extras/tokenize/count"): (200, {"count": 7}, {}),
+        ("POST", "/v1/chat/completions"): (200, sse("We could", " plant trees."), {}),
+    }
+    with serve(routes) as (root, seen):
+        recs = run(table, tmp_path / "o", type("S", (), {"base_url": root + "/v1"}), "--turns", "3")
+    assert recs[0]["context_window"] is None
+    assert {t["tokens_source"] for t in turns(recs)} == {"tokenizer"}
+    assert all(t["completion_tokens"] == 7 for t in turns(recs))

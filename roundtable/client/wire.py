@@ -42,10 +42,15 @@ def body_message(response: Any) -> str:
 
 
 def message_of(body: Any) -> str | None:
+    """The message of an error body, in any of the shapes servers use."""
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])[:300]
+            text = str(inner["message"])[:300]
+            if isinstance(inner.get("n_ctx"), int) and "n_ctx" not in text:
+                # llama.cpp names its context size beside the message, not in it.
+                text += f" (n_ctx {inner['n_ctx']})"
+            return text
         if isinstance(inner, str):
             return inner[:300]
         for key in ("message", "detail"):

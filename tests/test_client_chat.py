@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 
 import pytest
+from _loopback import serve, sse
 
+from roundtable.client import ChatClient, ContextOverflow, IncompleteStream
 from roundtable.errors import ServerError
-from roundtable.llm import ChatClient, ContextOverflow, IncompleteStream
 
 MSGS = [{"role": "system", "content": "You are Ann."}, {"role": "user", "content": "Bob: Hi Ann."}]
 
@@ -46,20 +46,6 @@ def test_retries_are_bounded(dummy):
         ask(client)
 
 
-def headers(**h):
-    return SimpleNamespace(
-        response=SimpleNamespace(headers={k.replace("_", "-"): v for k, v in h.items()})
-    )
-
-
-def test_retry_after_is_honoured_and_capped():
-    client = ChatClient("http://127.0.0.1:9/v1", "x", "m", retry_wait=0.5)
-    assert client._wait(1, headers(retry_after_ms="250")) == 0.25
-    assert client._wait(1, headers(retry_after="3")) == 3.0
-    assert client._wait(1, headers(retry_after="9999")) == 60.0
-    assert 0.75 <= client._wait(2, headers(retry_after="Wed, 21 Oct")) <= 1.25  # backoff 0.5 x 2
-
-
 @pytest.mark.parametrize(
     "quirk,status", [("no-system-role", 400), ("alternating-roles", 500), ("no-system-role", 422)]
 )
@@ -93,7 +79,7 @@ def test_context_overflow_is_raised_with_the_limit(dummy):
 def test_server_tokenizer_and_context_window(dummy):
     server = dummy(context_window=2048)
     client = make(server)
-    assert client.count_tokens("one two three") == 3 and client.state.tokenizer == "/tokenize"
+    assert client.count_tokens("one two three") == 3 and client.server.tokenizer == "/tokenize"
     assert client.context_window() == 2048
 
 
@@ -108,7 +94,7 @@ def test_dropped_streams_raise_and_repeated_drops_stop_streaming(dummy):
     for _ in range(3):
         with pytest.raises(IncompleteStream):
             ask(client, stream=True)
-    assert not client.state.streaming and len(notices) == 1
+    assert not client.streaming and len(notices) == 1
     result = ask(client, stream=True)  # now sent without streaming
     assert result.text and result.tokens_source == "usage"
 
@@ -117,15 +103,77 @@ def test_unreachable_server_error_names_the_url(dummy):
     client = ChatClient("http://127.0.0.1:9/v1", "sk-secret-123", "m", retries=1, retry_wait=0.01)
     with pytest.raises(ServerError) as exc:
         ask(client)
-    assert "http://127.0.0.1:9/v1: unreachable after 2 attempts" in str(exc.value)
-    assert "sk-secret" not in str(exc.value)
+    assert str(exc.value).startswith("http://127.0.0.1:9/v1: unreachable after 2 attempts (")
+    assert str(exc.value).endswith("; start the server or check --base-url")
+    assert "sk-secret" not in str(exc.value) and exc.value.resumable
 
 
 def test_a_server_that_rejects_stream_options_is_asked_without_them(dummy):
     client = make(dummy(quirks={"no-stream-options"}), retry_wait=5)
     seen = []
     first = ask(client, on_text=seen.append, prompt_tokens_hint=50)
-    assert first.text == "".join(seen) and not client.state.stream_usage
+    assert first.text == "".join(seen) and not client.stream_usage
     assert first.tokens_source == "tokenizer" and first.prompt_tokens == 50
     assert first.completion_tokens == len(first.text.split())
     assert ask(client).text  # no second refusal
+
+
+CHAT = ("POST", "/v1/chat/completions")
+MODELS = ("GET", "/v1/models")
+LISTING = (200, {"object": "list", "data": [{"id": "m", "object": "model"}]}, {})
+
+
+def test_each_retry_is_reported_and_counted_and_a_long_wait_is_announced():
+    script = [
+        (500, {"error": {"message": "boom"}}, {}),
+        (429, {"error": {"message": "slow down"}}, {"Retry-After": "1"}),
+        (200, sse("Hi", " there."), {}),
+    ]
+    notices, lines = [], []
+    with serve({CHAT: script}) as (root, seen):
+        client = ChatClient(root + "/v1", "x", "m", 10, retry_wait=0.01, notice=notices.append,
+                            debug=lines.append)  # fmt: skip
+        result = ask(client)
+    asked = [path for _, path, _ in seen if path.endswith("/completions")]
+    assert result.text == "Hi there." and result.requests == 3 and len(asked) == 3
+    assert notices == [f"roundtable: {root}/v1 asked to wait 1 s (HTTP 429); waiting"]
+    assert len(lines) == 2 and "HTTP 500 (boom); retry 1 of 4 in 0.0" in lines[0]
+    assert lines[1].endswith("HTTP 429 (slow down); retry 2 of 4 in 1.00 s")
+
+
+def test_layout_changes_are_reasks_not_failures(dummy):
+    client = make(dummy(quirks={"alternating-roles"}), retries=0)
+    two_users = [*MSGS, {"role": "user", "content": "Carol: And?"}]
+    # Two template errors (standard, then no-system), then an answer: no retry needed.
+    result = client.complete(two_users, temperature=0.7, max_tokens=20)
+    assert result.text and result.requests == 3 and client.mode == "alternating"
+
+
+def test_without_usage_a_tokenizer_counts_prompt_and_completion_window_or_not(dummy):
+    client = make(dummy(quirks={"no-stream-options"}))
+    result = ask(client)  # no hint: the client counts the prompt itself
+    joined = "\n\n".join(m["content"] for m in MSGS)
+    assert result.tokens_source == "tokenizer"
+    assert result.prompt_tokens == client.count_tokens(joined) + 2 * 8
+    assert result.completion_tokens == len(result.text.split())
+
+
+def test_a_client_counts_only_with_its_own_servers_tokenizer(dummy):
+    counted = make(dummy())  # a server with /tokenize, on another port
+    assert counted.count_tokens("a b c") == 3
+    with serve({CHAT: (200, sse("Hello", " all."), {})}) as (root, seen):
+        client = ChatClient(root + "/v1", "x", "m", 10, retry_wait=0.01)
+        result = ask(client, prompt_tokens_hint=40)
+    assert client.count_tokens("a b c") is None
+    assert (result.tokens_source, result.prompt_tokens) == ("estimate", 40)
+    paths = {path for _, path, _ in seen}
+    assert paths == {"/v1/chat/completions", "/tokenize", "/extras/tokenize/count",
+                     "/extras/tokenize"}  # fmt: skip
+
+
+def test_probe_lists_models_once_and_resolves_the_model():
+    with serve({MODELS: LISTING}) as (root, seen):
+        client = ChatClient(root + "/v1", "x", None, 10)
+        assert client.probe() == "m" and client.resolve_model() == "m"
+        assert client.context_window() is None
+    assert [path for _, path, _ in seen].count("/v1/models") == 1

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from roundtable.wire import message_of, sse_events, token_count
+from roundtable.client.wire import message_of, sse_events, token_count
 
 
 def test_sse_events_join_data_lines_and_skip_comments_and_other_fields():

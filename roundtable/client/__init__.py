@@ -1,0 +1,14 @@
+"""The model client: one HTTP stack per endpoint (transport, classification, retries, server
+facts, message layouts) behind ChatClient."""
+
+from __future__ import annotations
+
+from .chat import ChatClient, Completion, estimate_tokens
+from .compat import MODES
+from .retry import ContextOverflow
+from .transport import IncompleteStream
+
+__all__ = [
+    "MODES", "ChatClient", "Completion", "ContextOverflow", "IncompleteStream",
+    "estimate_tokens",
+]  # fmt: skip
