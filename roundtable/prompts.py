@@ -41,6 +41,7 @@ class Prompts:
         self._own = table_dir / "prompts"
         self._recorded = dict(sources) if sources is not None else None
         self._filenames: set[str] = set()
+        self._texts: dict[str, str] = {}  # name -> the text as loaded, for the run record
         self._env = jinja2.Environment(
             loader=jinja2.FunctionLoader(self._find),
             undefined=jinja2.StrictUndefined,
@@ -53,13 +54,14 @@ class Prompts:
         self.personas = tuple(personas)
         self._templates = {name: self._load(name) for name in TEMPLATES}
         # Mistakes that do not stop a run (an unknown template name); the caller prints them.
+        self._used = self._referenced()
         self.warnings: list[str] = [] if self._recorded is not None else self._unknown_files()
         self._check()
 
     def sources(self) -> dict[str, str]:
-        """The text of every template in use (recorded with each run)."""
-        assert self._env.loader is not None
-        return {name: self._env.loader.get_source(self._env, name)[0] for name in TEMPLATES}
+        """The text of every template in use, included ones too, as loaded (for the run record)."""
+        names = TEMPLATES + tuple(sorted(self._used - set(TEMPLATES)))
+        return {name: self._texts[name] for name in names if name in self._texts}
 
     def _find(self, name: str) -> _Source | None:
         # split_template_path refuses "..", so an include cannot leave the prompts folder.
@@ -67,25 +69,28 @@ class Prompts:
         if self._recorded is not None:
             if name not in self._recorded:
                 return None
-            return self._source(self._recorded[name], f"prompts/{name} (recorded in the run)")
+            return self._source(name, self._recorded[name], f"prompts/{name} (recorded in the run)")
         own = self._own.joinpath(*parts)
         if own.is_file():
             try:
                 text = own.read_text(encoding="utf-8-sig")  # a BOM is not part of the template
             except UnicodeDecodeError:
                 raise InputError(f"{own}: not UTF-8 text; save it as UTF-8") from None
-            return self._source(text, str(own))
+            return self._source(name, text, str(own))
         built_in = importlib.resources.files("roundtable") / BUILT_IN
         for part in parts:
             built_in = built_in / part
         if built_in.is_file():
             return self._source(
-                built_in.read_text(encoding="utf-8"), f"roundtable/{BUILT_IN}/{name} (built-in)"
+                name,
+                built_in.read_text(encoding="utf-8"),
+                f"roundtable/{BUILT_IN}/{name} (built-in)",
             )
         return None
 
-    def _source(self, text: str, filename: str) -> _Source:
+    def _source(self, name: str, text: str, filename: str) -> _Source:
         self._filenames.add(filename)
+        self._texts[name] = text
         return text, filename, lambda: True
 
     def _load(self, name: str) -> jinja2.Template:
@@ -102,7 +107,7 @@ class Prompts:
         """A warning for each file in prompts/ that looks like a template but is never used."""
         if not self._own.is_dir():
             return []
-        used = self._referenced()
+        used = self._used
         stems = {name.removesuffix(".j2") for name in TEMPLATES}
         warnings = []
         for path in sorted(self._own.iterdir()):

@@ -112,6 +112,18 @@ def test_an_undefined_variable_in_an_included_template_names_that_file_and_line(
     assert "has no attribute 'nmae'" in str(exc.value)
 
 
+def test_recorded_sources_include_included_templates_and_render_the_same(table):
+    (table / "prompts" / "parts.j2").write_text("Speak plainly, {{ persona.name }}.\n")
+    turn = table / "prompts" / "turn.j2"
+    turn.write_text(turn.read_text() + '\n{% include "parts.j2" %}\n')
+    p = prompts_for(table)
+    plan = plan_for(p.personas[0].name, Phase.DISCUSSION, "Q?")
+    shutil.rmtree(table / "prompts")
+    again = Prompts(table, p.task, p.personas, sources=p.sources())
+    assert again.turn(p.personas[0], plan) == p.turn(p.personas[0], plan)
+    assert "Speak plainly, Amara." in again.turn(p.personas[0], plan)
+
+
 def built_in(name: str) -> str:
     return (importlib.resources.files("roundtable") / "templates" / name).read_text("utf-8")
 
