@@ -53,8 +53,8 @@ class Prompts:
         self.task = task
         self.personas = tuple(personas)
         self._templates = {name: self._load(name) for name in TEMPLATES}
-        # Mistakes that do not stop a run (an unknown template name); the caller prints them.
         self._used = self._referenced()
+        # Mistakes that do not stop a run (an unknown template name); the caller prints them.
         self.warnings: list[str] = [] if self._recorded is not None else self._unknown_files()
         self._check()
 
@@ -99,9 +99,7 @@ class Prompts:
         except jinja2.TemplateNotFound as exc:
             raise InputError(f"prompts/{exc.name}: template not found") from None
         except jinja2.TemplateSyntaxError as exc:
-            raise InputError(
-                f"{exc.filename or name}: line {exc.lineno}: template syntax error: {exc.message}"
-            ) from None
+            raise _syntax_error(exc, name) from None
 
     def _unknown_files(self) -> list[str]:
         """A warning for each file in prompts/ that looks like a template but is never used."""
@@ -136,10 +134,14 @@ class Prompts:
                 continue
             seen.add(name)
             try:
-                source = self._env.loader.get_source(self._env, name)[0]
+                source, filename, _ = self._env.loader.get_source(self._env, name)
+                refs = jinja2.meta.find_referenced_templates(
+                    self._env.parse(source, name, filename)
+                )
             except jinja2.TemplateNotFound:
-                continue
-            refs = jinja2.meta.find_referenced_templates(self._env.parse(source))
+                continue  # a missing include fails when it is rendered, naming the file
+            except jinja2.TemplateSyntaxError as exc:
+                raise _syntax_error(exc, name) from None
             todo.extend(ref for ref in refs if ref is not None)
         return seen
 
@@ -159,6 +161,11 @@ class Prompts:
         except jinja2.UndefinedError as exc:
             where = self._where(exc, template.filename or name)
             raise InputError(f"{where}: {exc.message}; check the variable name") from None
+        except jinja2.TemplateNotFound as exc:
+            where = self._where(exc, template.filename or name)
+            raise InputError(
+                f"{where}: template {exc.name} not found; put it in the table's prompts/ folder"
+            ) from None
         except jinja2.TemplateError as exc:
             where = self._where(exc, template.filename or name)
             raise InputError(f"{where}: template error: {exc}") from None
@@ -223,3 +230,9 @@ class Prompts:
     def recap(self, lines: list[str]) -> str:
         """The recap that stands in for folded (oldest) transcript entries."""
         return self._render("recap.j2", lines=lines)
+
+
+def _syntax_error(exc: jinja2.TemplateSyntaxError, name: str) -> InputError:
+    return InputError(
+        f"{exc.filename or name}: line {exc.lineno}: template syntax error: {exc.message}"
+    )
