@@ -40,8 +40,18 @@ def test_a_wheel_in_a_fresh_venv_runs_a_table_without_prompts(tmp_path: Path) ->
             shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(REPO / name, src / name)
+    # Nothing from the checkout or the developer's settings: no PYTHONPATH (through which
+    # pip would see this checkout's egg-info as roundtable, already installed), cwd = the table.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PYTHONHOME") and not k.startswith(("OPENAI_", "ROUNDTABLE_"))
+    }
     dist = tmp_path / "dist"
-    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(dist), str(src)])
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(src)],
+        env=env,
+    )
     [wheel] = dist.glob("roundtable-*.whl")
     packaged = set(zipfile.ZipFile(wheel).namelist())
     assert {f"roundtable/templates/{name}" for name in TEMPLATES} <= packaged
@@ -49,17 +59,11 @@ def test_a_wheel_in_a_fresh_venv_runs_a_table_without_prompts(tmp_path: Path) ->
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     python = str(venv / "bin" / "python")
-    _run([sys.executable, "-m", "pip", "--python", python, "install", "--quiet", str(wheel)])
+    _run([sys.executable, "-m", "pip", "--python", python, "install", "-q", str(wheel)], env=env)
 
     table = tmp_path / "table"
     for name in ("participants", "task"):
         shutil.copytree(REPO / name, table / name)
-    # Nothing from the checkout or the developer's settings: no PYTHONPATH, cwd = the table.
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("PYTHONPATH", "PYTHONHOME") and not k.startswith(("OPENAI_", "ROUNDTABLE_"))
-    }
     where = _run(
         [python, "-c", "import roundtable; print(roundtable.__file__)"], cwd=table, env=env
     )
