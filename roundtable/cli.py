@@ -153,6 +153,8 @@ def _pad(text: str, width: int) -> str:
 def _check(table: Table) -> int:
     s = table.settings
     print(f"Table {table.directory.resolve()}: OK")
+    for warning in table.prompts.warnings:
+        print(f"  warning: {warning}")
     print(f"  settings from: {table.config_file or 'defaults'} (+ environment and flags)")
     print(f"  participants ({len(table.personas)}):")
     width = max([12, *(display_width(p.name) for p in table.personas)])

