@@ -132,13 +132,20 @@ class Discussion:
                 entries.append((p.name, p.introduction or f"I'm {p.full_name}.", "introduction"))
         return entries
 
+    def _say(self, speaker: str, text: str, kind: str) -> None:
+        """Show, record and add a line that is not a model turn (moderator, introduction)."""
+        if kind == "moderator":
+            self.display.moderator(text)
+        else:
+            self.display.introduction(speaker, text)
+        if self._writer is not None:
+            # For readers (transcript.md, exports); a replay renders these lines anew.
+            self._writer.event({"type": "entry", "kind": kind, "speaker": speaker, "text": text})
+        self._add(speaker, text, kind)
+
     def _open(self) -> None:
         for speaker, text, kind in self._opening():
-            if kind == "moderator":
-                self.display.moderator(text)
-            else:
-                self.display.introduction(speaker, text)
-            self._add(speaker, text, kind)
+            self._say(speaker, text, kind)
 
     def _folded(self, fold: Fold) -> None:
         if self._writer is not None:
@@ -256,9 +263,7 @@ class Discussion:
                 writer.resume(done.turns, models, self._where(self.client))
             while (plan := self.moderator.plan()) is not None:
                 for line in announcements(plan, totals.previous):
-                    text = self._line(line)
-                    self.display.moderator(text)
-                    self._add(MODERATOR, text, "moderator")
+                    self._say(MODERATOR, self._line(line), "moderator")
                 turn = self._take_turn(plan)
                 writer.turn(turn)
                 self.moderator.record(turn.text)

@@ -29,7 +29,7 @@ def test_transcript_structure(dummy, table, tmp_path, capsys):
     )
     assert recs[0]["type"] == "run" and recs[-1] == {"type": "end", "status": "completed"}
     assert recs[0]["settings"]["seed"] == 42 and recs[0]["model"] == "markov-dummy"
-    turns = recs[1:-1]
+    turns = [r for r in recs if r["type"] == "turn"]
     assert [t["index"] for t in turns] == list(range(9))
     assert [t["phase"] for t in turns] == ["discussion"] * 6 + ["wrap_up"] * 2 + ["summary"]
     keys = {
@@ -176,3 +176,14 @@ def test_an_unknown_template_name_is_a_warning_in_run_and_check(table, tmp_path,
     assert "warning: " in capsys.readouterr().out
     run(table, tmp_path / "o", "--offline", "--turns", "2")
     assert "roundtable: warning: " in capsys.readouterr().err
+
+
+def test_moderator_lines_and_introductions_are_recorded_for_transcript_md(table, tmp_path):
+    recs = run(table, tmp_path / "o", "--offline", "--turns", "3", "--quiet")
+    entries = [(r["kind"], r["speaker"]) for r in recs if r["type"] == "entry"]
+    assert entries[:5] == [("moderator", "Moderator"), ("introduction", "Amara"),
+                           ("introduction", "Ben"), ("introduction", "Chen"),
+                           ("introduction", "Dara")]  # fmt: skip
+    assert ("moderator", "Moderator") in entries[5:]
+    md = (tmp_path / "o" / "transcript.md").read_text()
+    assert "Welcome to our roundtable" in md and "block by block" in md
