@@ -257,12 +257,16 @@ class Budget:
             self._own_tokens = (key, own, counter(own))
         return self._system_tokens[key] + self._own_tokens[2]
 
-    def fit(self, speaker: str, own: str, *, turn: int, source: str | None = None) -> Room:
-        """Fold the transcript if this request would not fit; return its prompt tokens."""
+    def fit(
+        self, speaker: str, own: str, *, turn: int, source: str | None = None, messages: int = 2
+    ) -> Room:
+        """Fold the transcript if this request (of at most `messages` messages) would not fit;
+        return its prompt tokens."""
         counter = self.counter(speaker)
         if self.window is None:
             return Room(None, self.exact)
-        fixed = self._count_fixed(counter, own) + MESSAGE_OVERHEAD
+        per_message = MESSAGE_OVERHEAD // 2
+        fixed = self._count_fixed(counter, own) + per_message * max(2, messages)
         margin = 8 + self.window // 50
         room = self.window - self.max_tokens - fixed - margin
         if room < 64:

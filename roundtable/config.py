@@ -15,6 +15,9 @@ from urllib.parse import urlsplit, urlunsplit
 from ._validate import describe, is_int, is_number, load_document, quote_hint, suggest
 from .client.compat import MODES as COMPAT_MODES
 from .errors import InputError
+from .speakers import POLICIES
+
+LAYOUTS = ("shared", "chat")
 
 PLACEHOLDER_API_KEY = "not-needed"  # local servers ignore it; the openai client needs one
 
@@ -115,6 +118,26 @@ class Settings:
         unset="random", persona=True)
     temperature_scale: float = _setting(1.0, _range(0, 2), "temperature = creativity x this",
                                         metavar="X")
+    layout: str = _setting(
+        "shared", _one_of(*LAYOUTS), "how a request is laid out: shared (one system message "
+        "for all, the transcript, the speaker's part last: one cacheable prefix) or chat (the "
+        "speaker's persona as the system message, its own turns as assistant messages)",
+        metavar="NAME")
+    speaker_selection: str = _setting(
+        "natural", _one_of(*POLICIES), "who speaks next: natural (whoever is addressed, "
+        "else a draw favouring the quiet), round_robin, random, or llm (a model chooses)",
+        metavar="POLICY")
+    max_pair_handoffs: int = _setting(
+        3, _at_least(1), "two participants may pass the floor back and forth this many "
+        "times in a row; then the moderator invites someone else", metavar="N")
+    selector_model: str | None = _setting(
+        None, Rule(lambda v: v.strip() != "", "a model name"), "the model that picks the "
+        "next speaker with speaker_selection llm", metavar="NAME",
+        unset="the table's model", resumable=True)
+    selector_base_url: str | None = _setting(
+        None, Rule(lambda v: v.startswith(("http://", "https://")), "an http:// or https:// URL"),
+        "the endpoint of the selector model", metavar="URL", unset="the table's endpoint",
+        resumable=True)
     # --- the endpoint (a persona may have its own; a resumed run may be given a new one) ---
     base_url: str | None = _setting(
         None, Rule(lambda v: v.startswith(("http://", "https://")), "an http:// or https:// URL"),

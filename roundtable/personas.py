@@ -31,6 +31,7 @@ class Persona:
     full_name: str
     prompt: str
     creativity: float = 0.7
+    talkativeness: float = 0.5  # weights how often the moderator's draw picks them
     color: str | None = None
     introduction: str | None = None
     # Optional: this persona's own endpoint (a table can mix models and servers)...
@@ -77,12 +78,13 @@ class Persona:
             raise InputError(f'{source}: "name" and "full_name" must be one line of text')
         if name.casefold() in (r.casefold() for r in RESERVED_NAMES):
             raise InputError(f'{source}: "name" {name!r} is reserved; choose another name')
-        creativity = data.get("creativity", 0.7)
-        if not is_number(creativity) or not 0 <= creativity <= 1:
-            raise InputError(
-                f'{source}: "creativity" must be a number from 0 to 1, got {describe(creativity)}'
-            )
-        values["creativity"] = float(creativity)
+        for key, default in (("creativity", 0.7), ("talkativeness", 0.5)):
+            number = data.get(key, default)
+            if not is_number(number) or not 0 <= number <= 1:
+                raise InputError(
+                    f'{source}: "{key}" must be a number from 0 to 1, got {describe(number)}'
+                )
+            values[key] = float(number)
         color = data.get("color")
         if color is not None:
             if not isinstance(color, str) or not (color in COLOR_NAMES or _HEX_COLOR.match(color)):

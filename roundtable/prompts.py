@@ -12,13 +12,16 @@ import jinja2
 import jinja2.meta
 from jinja2.loaders import split_template_path
 
+from .config import LAYOUTS
 from .errors import InputError
 from .moderator import Phase, TurnPlan
 from .personas import Persona
 from .task import Task
 
-TEMPLATES = ("system.j2", "entry.j2", "moderator.j2", "turn.j2", "summary.j2", "recap.j2")
-MODERATOR_EVENTS = ("opening", "topic", "wrap_up", "summary")
+TEMPLATES = (
+    "system.j2", "entry.j2", "moderator.j2", "persona.j2", "turn.j2", "summary.j2", "recap.j2",
+)  # fmt: skip
+MODERATOR_EVENTS = ("opening", "topic", "invite", "wrap_up", "summary")
 # Built-in templates ship inside the package, so a table without prompts/ works from a wheel.
 BUILT_IN = "templates"
 
@@ -67,9 +70,12 @@ class Prompts:
         # split_template_path refuses "..", so an include cannot leave the prompts folder.
         parts = split_template_path(name)
         if self._recorded is not None:
-            if name not in self._recorded:
-                return None
-            return self._source(name, self._recorded[name], f"prompts/{name} (recorded in the run)")
+            if name in self._recorded:
+                return self._source(
+                    name, self._recorded[name], f"prompts/{name} (recorded in the run)"
+                )
+            # A run recorded before this template existed: the built-in one stands in.
+            return self._built_in(name, parts)
         own = self._own.joinpath(*parts)
         if own.is_file():
             try:
@@ -77,6 +83,9 @@ class Prompts:
             except UnicodeDecodeError:
                 raise InputError(f"{own}: not UTF-8 text; save it as UTF-8") from None
             return self._source(name, text, str(own))
+        return self._built_in(name, parts)
+
+    def _built_in(self, name: str, parts: Sequence[str]) -> _Source | None:
         built_in = importlib.resources.files("roundtable") / BUILT_IN
         for part in parts:
             built_in = built_in / part
@@ -191,7 +200,9 @@ class Prompts:
                 ask=ask,
                 turns_left=1,
             )
-            self.turn(persona, plan)
+            for layout in LAYOUTS:
+                self.turn(persona, plan, layout)
+        self.persona(persona)
         self.summary(persona)
         self.recap([f"{persona.name}: text"])
 
@@ -219,9 +230,15 @@ class Prompts:
             introductions=introductions,
         )
 
-    def turn(self, persona: Persona, plan: TurnPlan) -> str:
+    def persona(self, persona: Persona) -> str:
+        """Who the speaker is (the chat layout's system message ends with it)."""
+        return self._render("persona.j2", persona=persona)
+
+    def turn(self, persona: Persona, plan: TurnPlan, layout: str = "shared") -> str:
         """The speaker-specific instructions for a discussion or wrap-up turn."""
-        return self._render("turn.j2", persona=persona, plan=plan, phase=plan.phase.value)
+        return self._render(
+            "turn.j2", persona=persona, plan=plan, phase=plan.phase.value, layout=layout
+        )
 
     def summary(self, persona: Persona) -> str:
         """The speaker-specific instructions for the closing summary."""

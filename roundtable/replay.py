@@ -22,13 +22,16 @@ Announcement = tuple[str, str | None, str | None]
 
 def announcements(plan: TurnPlan, previous: Phase | None) -> list[Announcement]:
     """The moderator lines that introduce a planned turn."""
+    lines: list[Announcement] = []
     if plan.new_topic:
-        return [("topic", plan.topic, None)]
-    if plan.phase is Phase.WRAP_UP and previous is not Phase.WRAP_UP:
-        return [("wrap_up", None, None)]
-    if plan.phase is Phase.SUMMARY:
-        return [("summary", None, plan.speaker)]
-    return []
+        lines.append(("topic", plan.topic, plan.speaker))  # names who starts
+    elif plan.phase is Phase.WRAP_UP and previous is not Phase.WRAP_UP:
+        lines.append(("wrap_up", None, None))
+    elif plan.phase is Phase.SUMMARY:
+        lines.append(("summary", None, plan.speaker))
+    if plan.invited and not plan.new_topic:
+        lines.append(("invite", None, plan.speaker))  # a quiet participant, by name
+    return lines
 
 
 @dataclass
@@ -102,7 +105,8 @@ def _turn(
     done: Replayed,
     jsonl: Path,
 ) -> None:
-    plan = moderator.plan()
+    # Under speaker_selection llm the selector's recorded answer is handed over again.
+    plan = moderator.plan(rec.get("selection") if moderator.wants_selection() else None)
     if plan is None or (plan.index, plan.speaker, plan.phase.value) != (
         rec.get("index"),
         rec.get("speaker"),

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .budget import SharedTranscript
 from .config import Settings
 from .moderator import Phase, TurnPlan
 from .personas import Persona
@@ -30,19 +31,46 @@ def attempt_seed(run_seed: int, turn: int, attempt: int) -> int:
     return (run_seed * 1_000_003 + turn * SEED_SLOTS + attempt) % _SEED_SPACE
 
 
-def own_part(prompts: Prompts, persona: Persona, plan: TurnPlan) -> str:
+def own_part(prompts: Prompts, persona: Persona, plan: TurnPlan, layout: str = "shared") -> str:
     """The speaker's part of the request: turn instructions, or the summary's."""
     if plan.phase is Phase.SUMMARY:
         return prompts.summary(persona)
-    return prompts.turn(persona, plan)
+    return prompts.turn(persona, plan, layout)
 
 
 def messages(system: str, shared: str, own: str) -> list[dict[str, str]]:
-    """The layout: shared text first (a cacheable prefix), the speaker's part last."""
+    """The shared layout: shared text first (a cacheable prefix), the speaker's part last."""
     return [
         {"role": "system", "content": system},
         {"role": "user", "content": f"{shared}\n\n{own}"},
     ]
+
+
+def chat_messages(
+    system: str, transcript: SharedTranscript, speaker: str, cue: str
+) -> list[dict[str, str]]:
+    """The chat layout, as chat-tuned models were trained: who the speaker is in the system
+    message, its own earlier words as assistant messages, everyone else's merged into user
+    messages with name prefixes, and the moderator's cue last."""
+    out = [{"role": "system", "content": system}]
+    waiting = [transcript.recap] if transcript.recap else []
+    for entry in transcript.entries:
+        if entry.speaker == speaker and entry.kind in ("turn", "introduction"):
+            if waiting:
+                out.append({"role": "user", "content": "\n\n".join(waiting)})
+                waiting = []
+            out.append({"role": "assistant", "content": entry.text})
+        else:
+            waiting.append(entry.rendered)
+    out.append({"role": "user", "content": "\n\n".join([*waiting, cue])})
+    return out
+
+
+def chat_message_count(transcript: SharedTranscript, speaker: str) -> int:
+    """At most how many messages the chat layout sends (for the token budget)."""
+    own = sum(e.speaker == speaker and e.kind in ("turn", "introduction")
+              for e in transcript.entries)  # fmt: skip
+    return 2 * own + 2
 
 
 def stop_sequences(speaker: str, names: Sequence[str], counts: Mapping[str, int]) -> list[str]:
@@ -77,16 +105,23 @@ def build_request(
     persona: Persona,
     settings: Settings,
     system: str,
-    shared: str,
+    transcript: SharedTranscript,
     own: str,
     names: Sequence[str],
     counts: Mapping[str, int],
     attempt: int,
 ) -> TurnRequest:
-    """The request for attempt number `attempt` (0-based re-asks) of a planned turn."""
+    """The request for attempt number `attempt` (0-based re-asks) of a planned turn.
+
+    `system` is the layout's system message: the shared one, or (chat layout) the shared
+    one followed by who the speaker is."""
     base = persona.seed if persona.seed is not None else (settings.seed or 0)
+    if settings.layout == "chat":
+        sent = chat_messages(system, transcript, plan.speaker, own)
+    else:
+        sent = messages(system, transcript.text, own)
     return TurnRequest(
-        messages=messages(system, shared, own),
+        messages=sent,
         temperature=settings.temperature(persona.creativity),
         max_tokens=settings.max_tokens,
         stop=stop_sequences(plan.speaker, names, counts),

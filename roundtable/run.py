@@ -28,7 +28,8 @@ from .errors import InputError, RoundtableError, ServerError
 from .markdown import to_markdown
 from .moderator import Moderator, TurnPlan
 from .replay import Announcement, Replayed, announcements, replay
-from .request import build_request, own_part
+from .request import build_request, chat_message_count, own_part
+from .selector import Selector
 from .table import (
     Clients,
     Table,
@@ -77,6 +78,7 @@ class Discussion:
         *,
         offline: bool = False,
         summary_client: ChatClient | None = None,
+        selector: Selector | None = None,
     ) -> None:
         """`summary_client` writes fold summaries (the table's endpoint; default: the first
         persona's client)."""
@@ -98,7 +100,10 @@ class Discussion:
             self.names, table.task.questions, turns=s.turns, wrap_up_turns=s.wrap_up_turns,
             turns_per_topic=s.turns_per_topic, ask_opinion_every=s.ask_opinion_every,
             rng=random.Random(seed), aliases=[[p.full_name] for p in table.personas],
+            policy=s.speaker_selection, max_pair_handoffs=s.max_pair_handoffs,
+            talkativeness=[p.talkativeness for p in table.personas],
         )  # fmt: skip
+        self.selector = selector
         self.system = self.prompts.system()
         by_model = s.fold_summary == "model"
         # The table's endpoint counts the moderator's lines only when the run uses it
@@ -155,20 +160,43 @@ class Discussion:
             f"within the {fold.window}-token context"
         )
 
+    def _select(self) -> str | None:
+        """Ask the selector model who speaks next (speaker_selection: llm)."""
+        if self.selector is None:
+            return None
+        candidates = self.moderator.candidates()
+        recent = self.budget.shared.entries[-8:]
+        choice = self.selector.choose(candidates, [e.rendered for e in recent],
+                                      seed=self.settings.seed or 0,
+                                      turn=self.moderator.turns_done)  # fmt: skip
+        if choice is None:
+            self.display.notice("roundtable: the selector gave no valid name; the moderator "
+                                "chooses this turn's speaker")  # fmt: skip
+        return choice
+
     # -- one turn ---------------------------------------------------------------------
-    def _take_turn(self, plan: TurnPlan) -> Turn:
+    def _take_turn(self, plan: TurnPlan, selection: str | None = None) -> Turn:
         persona = self.personas[plan.speaker]
         client = self.clients[plan.speaker]
-        own = own_part(self.prompts, persona, plan)
+        layout = self.settings.layout
+        own = own_part(self.prompts, persona, plan, layout)
+        system = self.system
+        if layout == "chat":
+            system = f"{self.system}\n\n{self.prompts.persona(persona)}"
         source = persona.source or persona.name
 
         def fit() -> int | None:
-            room = self.budget.fit(plan.speaker, own, turn=plan.index, source=source)
+            counted, sent = own, 2
+            if layout == "chat":
+                counted = f"{self.prompts.persona(persona)}\n\n{own}"
+                sent = chat_message_count(self.budget.shared, plan.speaker)
+            room = self.budget.fit(plan.speaker, counted, turn=plan.index, source=source,
+                                   messages=sent)  # fmt: skip
             return room.prompt_tokens if room.exact else None
 
         def compose(attempt: int) -> Any:
             return build_request(plan=plan, persona=persona, settings=self.settings,
-                                 system=self.system, shared=self.budget.shared.text, own=own,
+                                 system=system, transcript=self.budget.shared, own=own,
                                  names=self.names, counts=self.moderator.counts,
                                  attempt=attempt)  # fmt: skip
 
@@ -184,6 +212,7 @@ class Discussion:
             latency_s=round(result.latency_s, 4), finish_reason=outcome.finish_reason,
             tokens_source=result.tokens_source, model=client.model, attempts=outcome.attempts,
             guards=outcome.guards, seed=outcome.seed, entry_tokens=counts,
+            chosen_by=plan.reason, selection=selection,
         )  # fmt: skip
 
     # -- the whole run ----------------------------------------------------------------
@@ -232,7 +261,8 @@ class Discussion:
         With `resume` (from `load_run`), carry on an interrupted run from its last
         complete turn, its state rebuilt from the records alone.
         """
-        for client in self._endpoints():
+        selector = [self.selector.client] if self.selector else []
+        for client in {id(c): c for c in [*self._endpoints(), *selector]}.values():
             # Every endpoint is checked before turn 1: a persona's own server that is
             # down is found now, not an hour into the run.
             client.probe()
@@ -261,10 +291,14 @@ class Discussion:
                 self._open()
             else:
                 writer.resume(done.turns, models, self._where(self.client))
-            while (plan := self.moderator.plan()) is not None:
+            while True:
+                selection = self._select() if self.moderator.wants_selection() else None
+                plan = self.moderator.plan(selection)
+                if plan is None:
+                    break
                 for line in announcements(plan, totals.previous):
                     self._say(MODERATOR, self._line(line), "moderator")
-                turn = self._take_turn(plan)
+                turn = self._take_turn(plan, selection)
                 writer.turn(turn)
                 self.moderator.record(turn.text)
                 totals.turns += 1
@@ -388,8 +422,9 @@ def _execute(
         clients = build_clients(
             table, url, offline=offline, notice=display.notice, debug=display.debug
         )
+        selector = Selector(clients.selector) if clients.selector else None
         discussion = Discussion(table, clients.personas, display, out_dir, offline=offline,
-                                summary_client=clients.table)  # fmt: skip
+                                summary_client=clients.table, selector=selector)  # fmt: skip
         if resume is not None:
             display.notice(
                 f"roundtable: resuming {out_dir} after turn {len(resume['turns'])} "

@@ -58,10 +58,12 @@ class Clients:
 
     personas: dict[str, ChatClient]
     table: ChatClient  # the client for the table's endpoint; shared where endpoints match
+    selector: ChatClient | None = None  # speaker_selection llm: the model that picks
 
     def distinct(self) -> list[ChatClient]:
         """Each client once (personas that share an endpoint share a client)."""
-        return list({id(c): c for c in [*self.personas.values(), self.table]}.values())
+        every = [*self.personas.values(), self.table, *([self.selector] if self.selector else [])]
+        return list({id(c): c for c in every}.values())
 
     def close(self) -> None:
         """Release every client's connections."""
@@ -105,7 +107,12 @@ def build_clients(
         url = default_url if offline else (p.base_url or default_url)
         model = p.model or (s.model if url == default_url else None)
         personas[p.name] = client(url, model, p.api_key_env or s.api_key_env)
-    return Clients(personas, client(default_url, s.model, s.api_key_env))
+    selector = None
+    if s.speaker_selection == "llm":
+        url = default_url if offline else (s.selector_base_url or default_url)
+        selector = client(url, s.selector_model or (s.model if url == default_url else None),
+                          s.api_key_env)  # fmt: skip
+    return Clients(personas, client(default_url, s.model, s.api_key_env), selector)
 
 
 def default_out_dir(table_dir: Path) -> Path:

@@ -39,6 +39,11 @@ class Turn:
     # before it, the opening before turn 0, its own reply last), so a resume needs no
     # tokenizer. None in transcripts written before they were recorded.
     entry_tokens: tuple[int, ...] | None = None
+    # How the speaker was chosen (speakers.py: addressed, draw, invited, llm, ...) and,
+    # under speaker_selection llm, the selector's valid answer (None: it gave none), which a
+    # resume hands the moderator again instead of asking.
+    chosen_by: str = ""
+    selection: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL record for this turn."""

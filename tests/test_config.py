@@ -112,7 +112,7 @@ def test_declarations_derive_types_nullability_and_roles():
     assert DECLARATIONS["base_url"].env == ("ROUNDTABLE_BASE_URL", "OPENAI_BASE_URL")
     assert DECLARATIONS["stream"].flag == "--no-stream"
     assert RESUMABLE == {"base_url", "model", "api_key_env", "timeout", "retries", "retry_wait",
-                         "compat", "stream"}  # fmt: skip
+                         "compat", "stream", "selector_base_url", "selector_model"}  # fmt: skip
     assert SAMPLING == ("top_p", "frequency_penalty", "presence_penalty", "extra_body")
     assert "seed" in PERSONA_SETTINGS and "turns" not in PERSONA_SETTINGS
     for d in DECLARATIONS.values():  # what a later declaration must not forget

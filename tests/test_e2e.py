@@ -50,6 +50,8 @@ def test_transcript_structure(dummy, table, tmp_path, capsys):
         "guards",
         "seed",
         "entry_tokens",
+        "chosen_by",
+        "selection",
     }
     assert all(set(t) == keys for t in turns)
     assert all(t["attempts"] >= 1 and isinstance(t["guards"], list) for t in turns)

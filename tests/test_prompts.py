@@ -42,6 +42,7 @@ def test_every_template_renders_with_the_example_table(table, name):
         "system.j2": lambda: p.system(),
         "entry.j2": lambda: p.entry("Ben", "hello", "turn"),
         "moderator.j2": lambda: p.moderator("topic", "Q?"),
+        "persona.j2": lambda: p.persona(persona),
         "turn.j2": lambda: p.turn(persona, plan),
         "summary.j2": lambda: p.summary(persona),
         "recap.j2": lambda: p.recap(["Ben: Costs matter."]),
@@ -199,3 +200,27 @@ def test_the_opening_announces_introductions_only_when_there_are_some(table, own
     assert with_intros == "Welcome to our roundtable. Let's begin with introductions."
     assert without == "Welcome to our roundtable."
     assert p.moderator("opening", None) == with_intros
+
+
+def test_the_chat_layout_turn_leaves_the_persona_to_the_system_message(table):
+    p = prompts_for(table)
+    persona = p.personas[0]
+    plan = plan_for(persona.name, Phase.DISCUSSION, "Q?")
+    shared, chat = p.turn(persona, plan), p.turn(persona, plan, "chat")
+    assert persona.prompt in shared and persona.prompt not in chat
+    assert "Q?" in chat and p.persona(persona) in shared
+
+
+def test_moderator_names_who_starts_a_topic_and_who_is_invited(table):
+    p = prompts_for(table)
+    assert p.moderator("topic", "Q?", "Ben") == "Our question now: Q? Ben, would you start?"
+    assert p.moderator("topic", "Q?") == "Our question now: Q?"
+    assert "Chen, what is your view?" in p.moderator("invite", None, "Chen")
+
+
+def test_a_resumed_run_recorded_before_persona_j2_uses_the_built_in_one(table):
+    recorded = prompts_for(table).sources()
+    del recorded["persona.j2"]
+    p = Prompts(table, load_task(table / "task"), load_personas(table / "participants"),
+                sources=recorded)  # fmt: skip
+    assert p.personas[0].prompt in p.persona(p.personas[0])

@@ -4,15 +4,27 @@ from dataclasses import replace
 
 import pytest
 
+from roundtable.budget import Entry, SharedTranscript
 from roundtable.config import Settings
 from roundtable.moderator import Phase, TurnPlan
 from roundtable.personas import Persona
-from roundtable.request import SEED_SLOTS, attempt_seed, build_request, messages, stop_sequences
+from roundtable.request import (
+    SEED_SLOTS,
+    attempt_seed,
+    build_request,
+    chat_message_count,
+    messages,
+    stop_sequences,
+)
 
 PERSONA = Persona.from_dict(
     {"name": "Ann", "full_name": "Ann Lee, nurse", "prompt": "You are Ann.", "creativity": 0.5},
     source="ann.json",
 )
+
+
+SHARED = SharedTranscript(lambda lines: "\n".join(lines))
+SHARED.add(Entry("Bob", "T", "turn", "T", 1))
 
 
 def plan(index: int = 3, phase: Phase = Phase.DISCUSSION) -> TurnPlan:
@@ -21,7 +33,7 @@ def plan(index: int = 3, phase: Phase = Phase.DISCUSSION) -> TurnPlan:
 
 
 def request(settings: Settings, attempt: int = 0, persona: Persona = PERSONA, **kw):
-    values = dict(plan=plan(), persona=persona, settings=settings, system="S", shared="T",
+    values = dict(plan=plan(), persona=persona, settings=settings, system="S", transcript=SHARED,
                   own="O", names=["Ann", "Bob", "Cy"], counts={"Bob": 1, "Cy": 2},
                   attempt=attempt)  # fmt: skip
     return build_request(**{**values, **kw})
@@ -62,3 +74,32 @@ def test_stop_sequences_name_the_busiest_others_first_and_at_most_four():
 )  # fmt: skip
 def test_the_note_follows_the_phase(phase, note):
     assert request(Settings(), plan=plan(phase=phase)).note == note
+
+
+def test_the_chat_layout_sends_own_words_as_assistant_and_others_as_user():
+    t = SharedTranscript(lambda lines: "RECAP " + " ".join(lines))
+    for speaker, text, kind in [("Moderator", "Welcome.", "moderator"), ("Ann", "I'm Ann.",
+                                "introduction"), ("Bob", "I'm Bob.", "introduction"),
+                                ("Bob", "Costs.", "turn"), ("Ann", "Shade.", "turn"),
+                                ("Cy", "Water.", "turn")]:  # fmt: skip
+        t.add(Entry(speaker, text, kind, f"{speaker}: {text}", 3))
+    settings = replace(Settings(), layout="chat")
+    sent = request(settings, transcript=t, system="S+persona", own="CUE").messages
+    assert sent == [
+        {"role": "system", "content": "S+persona"},
+        {"role": "user", "content": "Moderator: Welcome."},
+        {"role": "assistant", "content": "I'm Ann."},
+        {"role": "user", "content": "Bob: I'm Bob.\n\nBob: Costs."},
+        {"role": "assistant", "content": "Shade."},
+        {"role": "user", "content": "Cy: Water.\n\nCUE"},
+    ]
+    assert chat_message_count(t, "Ann") == 6
+
+
+def test_the_chat_layout_puts_a_recap_first():
+    t = SharedTranscript(lambda lines: "RECAP")
+    t.recap = "(Earlier: Bob said costs.)"
+    t.add(Entry("Ann", "Shade.", "turn", "Ann: Shade.", 2))
+    sent = request(replace(Settings(), layout="chat"), transcript=t, own="CUE").messages
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
+    assert sent[1]["content"] == "(Earlier: Bob said costs.)" and sent[-1]["content"] == "CUE"

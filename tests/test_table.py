@@ -84,7 +84,8 @@ def test_a_missing_config_file_is_named(table):
 
 def test_resume_flags_are_the_resumable_declarations():
     assert RESUME_FLAGS == {"base_url", "model", "api_key_env", "timeout", "retries",
-                            "retry_wait", "compat", "stream"}  # fmt: skip
+                            "retry_wait", "compat", "stream", "selector_base_url",
+                            "selector_model"}  # fmt: skip
 
 
 def test_persona_json_with_a_bom_in_a_whole_table(table):
