@@ -65,9 +65,11 @@ class ReplyFilter:
         self._other_headers = tuple(other_headers)
         self._all_names = tuple(n for n in (*own_names, *other_names, *other_headers) if n)
         # A leading own tag, or the speaker's own name alone on the first line.
+        # Also the speaker addressing itself ("Amara, I'm glad..."): small models echo the
+        # moderator's cue ("Amara, would you start?").
         self._own = re.compile(
             rf"\s*(?:{_tag(own_names)}[ \t]*\n?|(?:\*\*)?(?:{_names(own_names)})"
-            rf"(?:\s*\([^)\n]*\))?(?:\*\*)?[ \t]*\n)"
+            rf"(?:\s*\([^)\n]*\))?(?:\*\*)?[ \t]*\n|(?:{_names(own_names)}),[ \t]+)"
         )
         # The speaker's own tag again at a line start: the same speaker, keep the words
         # (only once a word follows, so the spaces after the tag go with it).

@@ -100,7 +100,7 @@ def test_first_words_are_not_held_unless_they_may_be_a_tag():
     assert f.feed("I") == "I"  # cannot become a name tag: shown at once
     g = ReplyFilter(OWN, OTHERS)
     assert g.feed("Ali") == ""  # may become "Alice:", so it waits...
-    assert g.feed("ce, you") == "Alice, you"  # ...until it cannot
+    assert g.feed("ce, you") == "you"  # ...until it cannot (its own name as a vocative goes)
     h = ReplyFilter(OWN, OTHERS)
     assert h.feed("Bo") == "" and h.feed("b, I disagree") == "Bob, I disagree"
     assert h.reason is None
@@ -172,3 +172,18 @@ def test_salvage_of_nested_tags_does_not_recurse():
         f.feed(word + " ")
     f.finish()
     assert f.reason == "impersonation" and len(f.salvage()) < 2000
+
+
+@pytest.mark.parametrize(
+    "deltas,expected",
+    [
+        (["Amara", ", I'm glad", " to start."], "I'm glad to start."),
+        (["Amara, ", "we need shade."], "we need shade."),
+        (["Amara is my name."], "Amara is my name."),
+    ],
+    ids=["split", "whole", "not-a-vocative"],
+)
+def test_a_reply_addressing_its_own_speaker_drops_the_vocative(deltas, expected):
+    f = ReplyFilter(["Amara", "Amara Okafor"], ["Ben", "Moderator"])
+    shown = "".join(f.feed(d) for d in deltas) + f.finish()
+    assert shown == expected == f.text
