@@ -119,6 +119,7 @@ def take_turn(
     """Ask until a usable reply comes; `compose(attempt)` builds each request after `fit()`
     (which folds the transcript if needed and returns the prompt-token hint); `judge`
     runs the guards on a usable reply (see guards.judge)."""
+    check = judge or (lambda text: Verdict((), (), ()))
     drops = overflows = rerolls = guarded = requests = 0
     guards: list[str] = []
     rejected: list[tuple[int, str, Verdict, Completion, int]] = []  # (offending, ...)
@@ -179,8 +180,8 @@ def take_turn(
             text, reason = reply.salvage(), "salvaged"
             display.text(text)
         seed = request.seed
-        verdict = judge(text) if judge is not None else None
-        if verdict is not None and not verdict.ok:
+        verdict = check(text)
+        if not verdict.ok:
             guards.extend(verdict.failed)
             rejected.append((len(verdict.offending), text, verdict, result, seed))
             what = " and ".join(_GUARD_NOTICE[f] for f in verdict.failed)
@@ -191,6 +192,10 @@ def take_turn(
             # Last resort: the attempt with the fewest offending sentences, without them.
             _, kept, verdict, result, seed = min(rejected, key=lambda r: r[0])
             text = cut(kept, verdict)
+            while text and not (verdict := check(text)).ok and verdict.offending:
+                # What is left is judged anew: without a leaked sentence, the rest may be
+                # mostly echo.
+                text = cut(text, verdict)
             reason = "guarded" if text else "guarded_empty"
             guards.append("cut")
             display.abort_turn(f"the reply {what}; keeping the rest of the best attempt")
