@@ -250,7 +250,7 @@ class Interrupting(ChatClient):
 
 
 def test_a_resumed_run_with_guards_has_the_same_turns(dummy, table, tmp_path):
-    server = dummy(corpus=SAID * 3 + INTROS)
+    server = dummy(corpus=f"{SAID} {INTROS} {SAID}")
     flags = {"turns": "8", "seed": "9", "base_url": server.base_url}
 
     def run(out: Path, before: int) -> list[dict]:
