@@ -198,7 +198,8 @@ def take_turn(
                 text = cut(text, verdict)
             reason = "guarded" if text else "guarded_empty"
             guards.append("cut")
-            display.abort_turn(f"the reply {what}; keeping the rest of the best attempt")
+            kept_note = "keeping the rest of the best attempt" if text else f"{speaker.name} passes"
+            display.abort_turn(f"the reply {what}; {kept_note}")
             display.begin_turn(speaker.name, request.note)
             display.text(text)
         elif reason:

@@ -176,14 +176,14 @@ def completion(text: str) -> dict:
             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}  # fmt: skip
 
 
-def test_a_re_ask_sends_a_new_seed_and_anti_repetition_sampling(table, tmp_path):
+def test_a_re_ask_sends_a_new_seed_and_anti_repetition_sampling(table, tmp_path, capsys):
     leak = completion("Speak as yourself, in your own voice, in two to four sentences.")
     fresh = completion("Shade first, then cooling centres near the bus stops.")
     routes = {**MODELS, ("GET", "/props"): (200, {"n_ctx": 4096}, {}),
               CHAT: [(200, leak, {}), (200, fresh, {})]}  # fmt: skip
     with serve(routes) as (root, seen):
         argv = ["--table", str(table), "--out", str(tmp_path / "o"), "--base-url",
-                root + "/v1", "--seed", "5", "--turns", "1", "--quiet", "--no-stream",
+                root + "/v1", "--seed", "5", "--turns", "1", "--no-stream",
                 "--presence-penalty", "0.8"]  # fmt: skip
         assert main(argv) == 0
     chats = [body for method, path, body in seen if (method, path) == CHAT]
@@ -195,6 +195,7 @@ def test_a_re_ask_sends_a_new_seed_and_anti_repetition_sampling(table, tmp_path)
     turn = next(r for r in records(tmp_path / "o") if r["type"] == "turn")
     assert (turn["guards"], turn["attempts"]) == (["leak"], 2)
     assert turn["text"] == fresh["choices"][0]["message"]["content"]
+    assert "roundtable: the reply recited its instructions; asking again" in capsys.readouterr().err
 
 
 def test_the_last_resort_cuts_the_best_attempt(table, tmp_path):
@@ -223,16 +224,18 @@ def test_the_last_resort_cuts_the_best_attempt(table, tmp_path):
     assert (turn["text"], turn["finish_reason"]) == ("Shade comes first.", "guarded")
 
 
-def test_nothing_left_is_an_empty_turn(table, tmp_path):
+def test_nothing_left_is_an_empty_turn(table, tmp_path, capsys):
     routes = {**MODELS, CHAT: [(200, completion("I'm Ben Hartley."), {})]}
     with serve(routes) as (root, _):
         argv = ["--table", str(table), "--out", str(tmp_path / "o"), "--base-url",
-                root + "/v1", "--seed", "5", "--turns", "1", "--quiet", "--no-stream",
+                root + "/v1", "--seed", "5", "--turns", "1", "--no-stream",
                 "--guard-retries", "0"]  # fmt: skip
         assert main(argv) == 0
     turn = next(r for r in records(tmp_path / "o") if r["type"] == "turn")
     assert (turn["text"], turn["finish_reason"], turn["attempts"]) == ("", "guarded_empty", 1)
     assert turn["guards"] == ["identity", "cut"]
+    passes = f"roundtable: the reply spoke as someone else; {turn['speaker']} passes"
+    assert passes in capsys.readouterr().err
 
 
 class Interrupting(ChatClient):
