@@ -32,7 +32,7 @@ from roundtable.cli import main as roundtable
 REPO = Path(__file__).resolve().parents[1]
 
 INSTANT_SERVER = r"""
-import json, sys
+import itertools, json, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 WORDS = ("Shade on bus stops would help the people who wait longest in the sun. "
@@ -44,15 +44,22 @@ def chunk(delta, finish=None):
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
 
-BODY = "".join(
-    f"data: {json.dumps(c)}\n\n"
-    for c in [chunk({"role": "assistant", "content": ""})]
-    + [chunk({"content": (" " if i else "") + w}) for i, w in enumerate(WORDS)]
-    + [chunk({}, "stop"),
-       {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "instant",
-        "choices": [], "usage": {"prompt_tokens": 100, "completion_tokens": len(WORDS),
-                                 "total_tokens": 100 + len(WORDS)}}]
-) + "data: [DONE]\n\n"
+def body(n):
+    # Every reply is new (each word carries the request number), as a real model's are:
+    # the echo guard passes it, so a turn is one request, as without guards.
+    words = [f"{w}{n}" for w in WORDS]
+    return "".join(
+        f"data: {json.dumps(c)}\n\n"
+        for c in [chunk({"role": "assistant", "content": ""})]
+        + [chunk({"content": (" " if i else "") + w}) for i, w in enumerate(words)]
+        + [chunk({}, "stop"),
+           {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "instant",
+            "choices": [], "usage": {"prompt_tokens": 100, "completion_tokens": len(words),
+                                     "total_tokens": 100 + len(words)}}]
+    ) + "data: [DONE]\n\n"
+
+
+REQUESTS = itertools.count()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -80,7 +87,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.path == "/v1/chat/completions":
-            self.reply(200, BODY, "text/event-stream")
+            self.reply(200, body(next(REQUESTS)), "text/event-stream")
         else:
             self.reply(404, json.dumps({"error": {"message": "not found"}}))
 

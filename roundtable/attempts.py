@@ -2,19 +2,22 @@
 
 Each way an attempt can fail has its own budget (`Limits`), spent by counting, never by
 undoing a counter: a dropped stream, a full context (fold and ask again), and a reply
-that is empty or speaks as someone else (ask again with a new seed, then salvage). The
+that is empty or speaks as someone else (ask again with a new seed, then salvage), and a
+reply the guards reject (echo, instruction leak, another identity: ask again with a new
+seed and stronger anti-repetition sampling, then cut the offending sentences). The
 result is an `Outcome` that says how many requests the turn took and what was guarded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from .budget import MODERATOR, Budget
 from .client import ChatClient, Completion, ContextOverflow, IncompleteStream
 from .errors import ServerError
+from .guards import Verdict, cut
 from .personas import Persona
 from .reply import ReplyFilter
 from .request import TurnRequest
@@ -27,6 +30,7 @@ class Limits:
     stream_drops: int = 3  # the last attempt is made without streaming; then give up
     overflows: int = 2  # fold-and-retry after the server says the context is full
     rerolls: int = 3  # new seeds for a reply that is empty or speaks as someone else
+    guards: int = 2  # new seeds (and stronger sampling) for a reply the guards reject
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,37 @@ class TurnDisplay(Protocol):
     def text(self, delta: str) -> None: ...
     def end_turn(self, footer: str = "") -> None: ...
     def abort_turn(self, reason: str) -> None: ...
+
+
+# Stronger anti-repetition sampling for a re-ask after a guard: OpenAI's penalties, and
+# llama.cpp's own repeat_penalty where the server is llama.cpp or llama-cpp-python.
+PENALTY = 0.6
+REPEAT_PENALTY = 1.3
+LLAMA_FAMILIES = ("llama.cpp", "llama-cpp-python")
+# What a re-ask notice says for each failed guard.
+_GUARD_NOTICE = {
+    "echo": "repeated the discussion",
+    "leak": "recited its instructions",
+    "identity": "spoke as someone else",
+}
+
+
+def anti_repetition(sampling: Mapping[str, Any], family: str) -> dict[str, Any]:
+    """The sampling of a re-ask: penalties raised to at least PENALTY (a persona's own higher
+    value stays), and repeat_penalty in extra_body for llama.cpp servers."""
+    out = dict(sampling)
+    for key in ("frequency_penalty", "presence_penalty"):
+        out[key] = max(PENALTY, _number(out.get(key), PENALTY))
+    if family in LLAMA_FAMILIES:
+        extra = dict(out.get("extra_body") or {})
+        extra["repeat_penalty"] = max(REPEAT_PENALTY, _number(extra.get("repeat_penalty"), 0))
+        out["extra_body"] = extra
+    return out
+
+
+def _number(value: Any, default: float) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if ok else default
 
 
 @dataclass(frozen=True)
@@ -79,14 +114,20 @@ def take_turn(
     *,
     stream: bool,
     limits: Limits = Limits(),
+    judge: Callable[[str], Verdict] | None = None,
 ) -> Outcome:
-    """Ask until a usable reply comes; `compose(reroll)` builds each request after `fit()`
-    (which folds the transcript if needed and returns the prompt-token hint)."""
-    drops = overflows = rerolls = requests = 0
+    """Ask until a usable reply comes; `compose(attempt)` builds each request after `fit()`
+    (which folds the transcript if needed and returns the prompt-token hint); `judge`
+    runs the guards on a usable reply (see guards.judge)."""
+    check = judge or (lambda text: Verdict((), (), ()))
+    drops = overflows = rerolls = guarded = requests = 0
     guards: list[str] = []
+    rejected: list[tuple[int, str, Verdict, Completion, int]] = []  # (offending, ...)
     while True:
         hint = fit()
-        request = compose(rerolls)
+        request = compose(rerolls + guarded)
+        if guarded:
+            request = replace(request, sampling=anti_repetition(request.sampling, client.family))
         last_chance = rerolls >= limits.rerolls
         display.prompt(request.messages, request.params(client.model))
         reply = ReplyFilter(speaker.own_names, speaker.others, speaker.headers)
@@ -138,12 +179,35 @@ def take_turn(
             # Last resort: keep what was written, minus the other speaker's tag.
             text, reason = reply.salvage(), "salvaged"
             display.text(text)
-        if reason:
+        seed = request.seed
+        verdict = check(text)
+        if not verdict.ok:
+            guards.extend(verdict.failed)
+            rejected.append((len(verdict.offending), text, verdict, result, seed))
+            what = " and ".join(_GUARD_NOTICE[f] for f in verdict.failed)
+            if guarded < limits.guards:
+                guarded += 1
+                display.abort_turn(f"the reply {what}; asking again")
+                continue
+            # Last resort: the attempt with the fewest offending sentences, without them.
+            _, kept, verdict, result, seed = min(rejected, key=lambda r: r[0])
+            text = cut(kept, verdict)
+            while text and not (verdict := check(text)).ok and verdict.offending:
+                # What is left is judged anew: without a leaked sentence, the rest may be
+                # mostly echo.
+                text = cut(text, verdict)
+            reason = "guarded" if text else "guarded_empty"
+            guards.append("cut")
+            kept_note = "keeping the rest of the best attempt" if text else f"{speaker.name} passes"
+            display.abort_turn(f"the reply {what}; {kept_note}")
+            display.begin_turn(speaker.name, request.note)
+            display.text(text)
+        elif reason:
             guards.append(reason)
         display.end_turn(f"{result.prompt_tokens}+{result.completion_tokens} tokens, "
                          f"{result.latency_s:.1f} s")  # fmt: skip
         return Outcome(result, text, reason or result.finish_reason, requests, tuple(guards),
-                       request.seed)  # fmt: skip
+                       seed)  # fmt: skip
 
 
 def _shower(

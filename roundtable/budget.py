@@ -215,6 +215,7 @@ class Budget:
         summarize_with: str | None = None,
         seed: int = 0,
         on_fold: Callable[[Fold], None] | None = None,
+        on_entry: Callable[[Entry], None] | None = None,
     ) -> None:
         """`summarize_with`: the summarize instructions when folds are recapped by the model
         (fold_summary: model), else None for an extractive recap."""
@@ -227,6 +228,7 @@ class Budget:
         self._summarize_with = summarize_with
         self._seed = seed
         self._on_fold = on_fold or (lambda fold: None)
+        self._on_entry = on_entry or (lambda entry: None)
         self._counters: dict[int, Counter] = {}
         self._by_speaker = {name: self._counter(c) for name, c in clients.items()}
         self._by_speaker[MODERATOR] = self._counter(summary_client)
@@ -245,7 +247,9 @@ class Budget:
         rendered = self._render_entry(speaker, text, kind)
         if tokens is None:
             tokens = self.counter(speaker)(rendered)
-        return self.shared.add(Entry(speaker, text, kind, rendered, tokens))
+        added = self.shared.add(Entry(speaker, text, kind, rendered, tokens))
+        self._on_entry(added)  # live and replayed entries alike (the guards' "said so far")
+        return added
 
     def _count_fixed(self, counter: Counter, own: str) -> int:
         # The system text is the same for every turn and a turn's own part for every

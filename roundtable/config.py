@@ -169,6 +169,19 @@ class Settings:
     fold_summary: str = _setting(
         "extractive", _one_of("extractive", "model"), "how folded turns are recapped: "
         "extractive (first sentences) or model (the model summarises)", metavar="HOW")
+    guard_retries: int = _setting(
+        2, _range(0, 5, "an integer"), "re-asks of a reply that echoes the discussion, "
+        "recites its instructions or speaks as someone else (new seed, stronger "
+        "anti-repetition sampling); then its offending sentences are cut; 0 = cut at once",
+        metavar="N")
+    echo_threshold: float = _setting(
+        0.5, _range(0, 1), "a reply is echo when more than this share of its word 5-grams "
+        "were said earlier in the run", metavar="X")
+    leak_threshold: float = _setting(
+        0.0, _range(0, 1), "a reply leaks its instructions when more than this share of its "
+        "word 6-grams is copied from the prompts it was sent (0 = any)", metavar="X")
+    identity_guard: bool = _setting(
+        True, _BOOL, "re-ask a reply that claims another participant's name or to be an AI")
     # --- sampling (a persona may set its own) ---
     top_p: float | None = _setting(
         None, Rule(lambda v: 0 < v <= 1, "a number from 0 to 1"), "nucleus sampling",

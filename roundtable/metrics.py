@@ -128,7 +128,7 @@ def _introductions(run: dict[str, Any]) -> list[str]:
     ]
 
 
-def _leak_sources(run: dict[str, Any], n: int) -> Callable[[str], set[tuple[str, ...]]]:
+def leak_sources(run: dict[str, Any], n: int = LEAK_N) -> Callable[[str], set[tuple[str, ...]]]:
     """For a speaker: the n-grams of the prompts sent to them (persona, task, templates)."""
     task = run.get("task") or {}
     texts = [str(task[k]) for k in _TASK_KEYS if isinstance(task.get(k), str)]
@@ -201,15 +201,14 @@ def compute_records(
     bigrams = [g for tok in tokens for g in ts.ngrams(tok, 2)]
 
     said = ts.segment_ngrams(_introductions(run), echo_n)
-    leak_sources = _leak_sources(run, leak_n)
+    prompt_grams = leak_sources(run, leak_n)
     echo = looping = leak = identity = other_id = ai_id = handoffs = 0
     for i, (t, tok) in enumerate(zip(turns, tokens, strict=True)):
         echo += ts.copied_share(tok, said, echo_n) > echo_share
         said.update(ts.ngrams(tok, echo_n))
         looping += ts.looping(t["text"])
-        leak += ts.copied_share(tok, leak_sources(t["speaker"]), leak_n) > 0
-        others = [f for name, fs in forms.items() if name != t["speaker"] for f in fs]
-        others = [f for f in others if f not in forms.get(t["speaker"], [])]
+        leak += ts.copied_share(tok, prompt_grams(t["speaker"]), leak_n) > 0
+        others = ts.other_forms(forms, t["speaker"])
         claims_other, claims_ai = ts.claims_identity(t["text"], others), ts.claims_ai(t["text"])
         identity += claims_other or claims_ai
         other_id += claims_other

@@ -18,15 +18,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .attempts import Speaker, take_turn
-from .budget import MODERATOR, Budget, Fold
+from . import __version__, textstats
+from .attempts import Limits, Speaker, take_turn
+from .budget import MODERATOR, Budget, Entry, Fold
 from .client import ChatClient
 from .config import offline_notice
 from .display import Display, assign_colors
 from .errors import InputError, RoundtableError, ServerError
+from .guards import Known, Said, Thresholds, judge
 from .markdown import to_markdown
-from .moderator import Moderator, TurnPlan
+from .metrics import leak_sources
+from .moderator import Moderator, Phase, TurnPlan
 from .replay import Announcement, Replayed, announcements, replay
 from .request import build_request, chat_message_count, own_part
 from .selector import Selector
@@ -106,6 +108,7 @@ class Discussion:
         self.selector = selector
         self.system = self.prompts.system()
         by_model = s.fold_summary == "model"
+        self._said = Said()
         # The table's endpoint counts the moderator's lines only when the run uses it
         # anyway (for summaries, or a persona's turns): it is not checked otherwise.
         used = by_model or any(c is self.summary_client for c in self.clients.values())
@@ -114,8 +117,16 @@ class Discussion:
             render_entry=self.prompts.entry, render_recap=self.prompts.recap,
             system=self.system, max_tokens=s.max_tokens, seed=seed, on_fold=self._folded,
             summarize_with=table.task.summarize_instructions if by_model else None,
+            on_entry=self._said_entry,
         )  # fmt: skip
         self._speakers = {p.name: Speaker.among(p, table.personas) for p in table.personas}
+        # The guards judge by metrics' definitions: the prompts' n-grams as the run line
+        # records them, and the n-grams said so far (grown entry by entry, replay included).
+        self._prompt_grams = leak_sources(self.run_info({}))
+        forms = {p.name: textstats.name_forms(p.name, p.full_name) for p in table.personas}
+        self._others = {n: tuple(textstats.other_forms(forms, n)) for n in forms}
+        self._thresholds = Thresholds(s.echo_threshold, s.leak_threshold, s.identity_guard)
+        self._limits = Limits(guards=s.guard_retries)
         self._writer: TranscriptWriter | None = None
         self._new_counts: list[int] = []  # entries added since the last turn record
 
@@ -125,6 +136,10 @@ class Discussion:
         return self.prompts.moderator(
             event, question, speaker, introductions=self.settings.introductions
         )
+
+    def _said_entry(self, entry: Entry) -> None:
+        if entry.kind in ("introduction", "turn"):
+            self._said.add(entry.text)
 
     def _add(self, speaker: str, text: str, kind: str) -> None:
         self._new_counts.append(self.budget.entry(speaker, text, kind).tokens)
@@ -200,8 +215,15 @@ class Discussion:
                                  names=self.names, counts=self.moderator.counts,
                                  attempt=attempt)  # fmt: skip
 
+        known = Known(self._said.grams, self._prompt_grams(plan.speaker),
+                      self._others[plan.speaker])  # fmt: skip
+        # A summary restates the discussion by design: echo is not held against it
+        # (metrics does not count it either).
+        thresholds = (replace(self._thresholds, echo=1.0) if plan.phase is Phase.SUMMARY
+                      else self._thresholds)  # fmt: skip
         outcome = take_turn(self._speakers[plan.speaker], client, self.budget, self.display,
-                            compose, fit, stream=self.settings.stream)  # fmt: skip
+                            compose, fit, stream=self.settings.stream, limits=self._limits,
+                            judge=lambda text: judge(text, known, thresholds))  # fmt: skip
         self._add(plan.speaker, outcome.text, "turn")
         counts, self._new_counts = tuple(self._new_counts), []
         result = outcome.completion

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 # Scripts written without spaces (Chinese, Japanese): each character counts as a word.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -119,6 +119,12 @@ def name_forms(name: str, full_name: str) -> list[str]:
     """How a participant may be named: name, full name, full name up to its first comma."""
     forms = {name.strip(), full_name.strip(), full_name.split(",")[0].strip()}
     return sorted((f for f in forms if f), key=len, reverse=True)
+
+
+def other_forms(forms: Mapping[str, Sequence[str]], speaker: str) -> list[str]:
+    """The name forms of everyone but the speaker, minus forms the speaker's own name shares."""
+    own = set(forms.get(speaker, ()))
+    return [f for name, fs in forms.items() if name != speaker for f in fs if f not in own]
 
 
 def _alternatives(names: Iterable[str]) -> str:

@@ -30,6 +30,7 @@ class FakeClient:
         self.counted: list[str] = []
         self.probed = 0
         self.closed = False
+        self.family = "unknown"  # what serves it (ChatClient.family): no llama.cpp keys
 
     def probe(self) -> str:
         self.probed += 1

@@ -161,7 +161,8 @@ def test_twelve_turn_streaming_roundtable_on_smollm2(llama_server, table, tmp_pa
     assert [t["index"] for t in turns] == list(range(13))
     assert turns[-1]["phase"] == "summary" and all(t["phase"] != "summary" for t in turns[:-1])
     for t in turns:
-        assert t["text"].strip(), t
+        # Empty only when the guards cut all of it (the persona passes).
+        assert t["text"].strip() or t["finish_reason"] == "guarded_empty", t
         others = [n for n in NAMES if n != t["speaker"]]
         # No turn continues as another participant, at its start or on a later line.
         assert not any(t["text"].startswith(f"{n}:") or f"\n{n}:" in t["text"] for n in others)

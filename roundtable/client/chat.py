@@ -105,6 +105,11 @@ class ChatClient:
         """The model's context size, where the server reports it."""
         return self.server.context_window()
 
+    @property
+    def family(self) -> str:
+        """What serves the endpoint: llama.cpp, llama-cpp-python or unknown."""
+        return self.server.family
+
     def count_tokens(self, text: str) -> int | None:
         """Tokens in text by this server's own tokenizer, or None if it offers none."""
         return self.server.count_tokens(text)

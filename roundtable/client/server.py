@@ -33,6 +33,8 @@ class ServerInfo:
         self._window_checked = False
         self.tokenizer: str | None = None  # the path that answered
         self._tokenizer_checked = False
+        self._props: dict[str, Any] | None = None  # GET /props, once asked
+        self._props_checked = False
 
     def models(self) -> list[dict[str, Any]]:
         """The server's model listing, asked once (retrying what may pass)."""
@@ -76,13 +78,33 @@ class ServerInfo:
                 return _positive(entry.get("max_model_len"))
         return None
 
+    def props(self) -> dict[str, Any] | None:
+        """llama.cpp's GET /props, asked once; None where the server has no such route."""
+        if not self._props_checked:
+            self._props_checked = True
+            try:
+                answer = self._transport.get_root("/props")
+            except TransportError:
+                answer = None
+            self._props = answer if isinstance(answer, dict) else None
+        return self._props
+
+    @property
+    def family(self) -> str:
+        """What serves this endpoint, from what it showed: llama.cpp, llama-cpp-python or
+        unknown (decides whether llama.cpp's own sampling keys are worth sending)."""
+        if self.props() is not None:
+            return "llama.cpp"  # only llama-server answers /props
+        if not self._tokenizer_checked:
+            self.count_tokens("roundtable")  # finds the tokenizer route, once
+        if self.tokenizer is not None and self.tokenizer.startswith("/extras/"):
+            return "llama-cpp-python"  # its tokenizer routes live under /extras
+        return "unknown"
+
     def _from_props(self) -> int | None:
         # llama.cpp's llama-server: GET /props; the per-slot size is the one a request gets.
-        try:
-            props = self._transport.get_root("/props")
-        except TransportError:
-            return None
-        if not isinstance(props, dict):
+        props = self.props()
+        if props is None:
             return None
         slot = props.get("default_generation_settings")
         per_slot = _positive(slot.get("n_ctx")) if isinstance(slot, dict) else None
