@@ -81,6 +81,8 @@ def cut_after_turn(jsonl: Path, last: int, keep_next_fold: bool) -> None:
     kinds = [json.loads(x) for x in lines]
     end = next(i for i, r in enumerate(kinds) if r["type"] == "turn" and r["index"] == last) + 1
     if keep_next_fold:
+        while kinds[end]["type"] == "entry":  # the moderator's lines before the next turn
+            end += 1
         assert kinds[end]["type"] == "fold"  # the next turn folded, then the run died
         end += 1
     jsonl.write_text("".join(lines[:end]))
