@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .client import ChatClient
 from .config import RESUMABLE, Settings, api_key, check, from_string, load_settings
@@ -133,6 +134,16 @@ def run_directory(path: Path) -> Path:
     return run_dir
 
 
+def _masked(url: str | None) -> bool:
+    # redact_url masks user:password@ and secret query values with ***; such a URL was
+    # recorded without its credentials, so sending it would fail (or worse, half-work).
+    if not url:
+        return False
+    parts = urlsplit(url)
+    query = (pair.partition("=")[2] for pair in parts.query.split("&"))
+    return parts.netloc.startswith("***@") or "***" in query
+
+
 def load_run(run_dir: Path, flags: Mapping[str, Any]) -> tuple[Table, dict[str, Any]]:
     """Rebuild a recorded run's table from its transcript (not from the files, which may
     have changed since). Returns the table and {"run", "turns", "status", "records"}."""
@@ -155,7 +166,7 @@ def load_run(run_dir: Path, flags: Mapping[str, Any]) -> tuple[Table, dict[str, 
     for key, raw in flags.items():
         values[key] = check(key, from_string(key, raw) if isinstance(raw, str) else raw, f"--{key}")
     settings = Settings(**values)
-    if settings.base_url and "***@" in settings.base_url and "base_url" not in flags:
+    if _masked(settings.base_url) and "base_url" not in flags:
         raise InputError(
             f"{jsonl}: the run's base_url held credentials, which are not recorded; "
             "pass --base-url again"
