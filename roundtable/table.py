@@ -10,7 +10,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .client import ChatClient
-from .config import RESUMABLE, Settings, api_key, check, from_string, load_settings
+from .config import (
+    RESUMABLE,
+    Settings,
+    api_key,
+    check,
+    from_string,
+    load_settings,
+    redact_url,
+)
 from .errors import InputError
 from .personas import Persona, load_personas
 from .prompts import Prompts
@@ -144,6 +152,25 @@ def _masked(url: str | None) -> bool:
     return parts.netloc.startswith("***@") or "***" in query
 
 
+def _with_credentials(persona: Persona, directory: Path, jsonl: Path) -> Persona:
+    # A persona's URL credentials are not recorded: take them from its file, if that
+    # still names the same endpoint; otherwise the run cannot reach it.
+    if not _masked(persona.base_url):
+        return persona
+    try:
+        files = {p.name: p for p in load_personas(directory / "participants")}
+    except InputError:
+        files = {}
+    same = files.get(persona.name)
+    if same is None or redact_url(same.base_url) != persona.base_url:
+        raise InputError(
+            f"{jsonl}: {persona.name}'s base_url held credentials, which are not recorded, "
+            f"and {directory / 'participants'} no longer has them; restore that persona "
+            "file's base_url (or give the key through api_key_env) to resume"
+        )
+    return replace(persona, base_url=same.base_url)
+
+
 def load_run(run_dir: Path, flags: Mapping[str, Any]) -> tuple[Table, dict[str, Any]]:
     """Rebuild a recorded run's table from its transcript (not from the files, which may
     have changed since). Returns the table and {"run", "turns", "status", "records"}."""
@@ -173,6 +200,7 @@ def load_run(run_dir: Path, flags: Mapping[str, Any]) -> tuple[Table, dict[str, 
         )
     source = f"{jsonl}: participants"
     personas = tuple(Persona.from_dict(p, source=source) for p in run["participants"])
+    personas = tuple(_with_credentials(p, Path(run["table"]), jsonl) for p in personas)
     task = Task(questions=tuple(run["questions"]), **run["task"])
     directory = Path(run["table"])
     prompts = Prompts(directory, task, personas, sources=run["prompts"])

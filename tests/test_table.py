@@ -137,3 +137,29 @@ def test_a_resume_keeps_a_recorded_base_url_without_masked_credentials(recorded_
     _record_base_url(recorded_run, "https://h/v1?mode=***x&key=")
     table, _ = load_run(recorded_run, {})
     assert table.settings.base_url == "https://h/v1?mode=***x&key="
+
+
+def test_a_personas_url_credentials_are_not_recorded_and_a_resume_takes_them_from_its_file(
+    table, tmp_path
+):
+    import json
+
+    from roundtable.table import load_run
+
+    role = table / "participants" / "role2.json"
+    data = json.loads(role.read_text(encoding="utf-8"))
+    role.write_text(json.dumps({**data, "base_url": "http://u:pw@gpu:8000/v1?key=SECRET"}))
+    from roundtable.cli import main
+
+    out = tmp_path / "run"
+    assert (
+        main(["--table", str(table), "--offline", "--turns", "1", "--quiet", "--out", str(out)])
+        == 0
+    )
+    recorded = (out / "transcript.jsonl").read_text(encoding="utf-8")
+    assert "SECRET" not in recorded and "pw" not in recorded
+    t, _ = load_run(out, {})
+    assert t.personas[1].base_url == "http://u:pw@gpu:8000/v1?key=SECRET"
+    role.write_text(json.dumps({**data, "base_url": "http://gpu:8000/v1"}))
+    with pytest.raises(InputError, match="Ben's base_url held credentials.*restore"):
+        load_run(out, {})
