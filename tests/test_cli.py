@@ -160,3 +160,32 @@ def test_check_aligns_wide_names(table, capsys):
     names = ["Amara Okafor", "Ben Hartley", "Chen Wei", "Dara Lindqvist"]
     starts = {display_width(x[: x.index(n)]) for x, n in zip(lines, names, strict=True)}
     assert len(lines) == 4 and len(starts) == 1, lines
+
+
+def test_the_readme_example_is_what_the_program_prints(table):
+    """Each line of the README's first example is printed, in order ("..." marks a cut)."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```text\n$ python -m roundtable --offline --seed 7 --turns 6\n")[1]
+    expected = [x for x in block.split("```")[0].splitlines() if x and x != "..."]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ROUNDTABLE_"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "roundtable", "--offline", "--seed", "7", "--turns", "6"],
+        cwd=table, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout
+
+    def same(line: str) -> str:  # what differs between runs: port, seconds, run directory
+        line = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:N", line)
+        return re.sub(r"\d+\.\d s; transcript: outputs/[^/]+/", "T s; transcript: outputs/D/", line)
+
+    printed = iter(same(x) for x in proc.stdout.splitlines())
+    for line in map(same, expected):
+        head = line.removesuffix("...").rstrip()
+        assert any(x.startswith(head) if line.endswith("...") else x == line for x in printed), line
