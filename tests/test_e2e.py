@@ -155,12 +155,17 @@ def test_stop_sequences_and_impersonation_are_cut(dummy, table, tmp_path, capsys
     assert all(s[-1] == "\nModerator:" for s in stops)
 
 
-def test_no_two_consecutive_turns_are_identical_over_a_long_offline_run(table, tmp_path):
-    # A re-asked turn once took the next turn's seed, so turns could repeat word for word.
+def test_no_two_turns_share_a_seed_over_a_long_offline_run(table, tmp_path):
+    # A re-asked turn once took the next turn's seed, so turns repeated word for word
+    # (48 in 1,000). The seeds are what must never collide; the Markov model may still,
+    # rarely, write the same short sentence twice from different seeds.
     recs = run(table, tmp_path / "o", "--offline", "--turns", "200", "--quiet", "--seed", "1")
-    texts = [r["text"] for r in recs if r["type"] == "turn"]
-    assert len(texts) == 201
-    assert [i for i in range(1, len(texts)) if texts[i] == texts[i - 1]] == []
+    turns = [r for r in recs if r["type"] == "turn"]
+    assert len(turns) == 201 and any(t["attempts"] > 1 for t in turns)  # re-asks happened
+    seeds = [t["seed"] for t in turns]
+    assert len(set(seeds)) == len(seeds)
+    texts = [t["text"] for t in turns]
+    assert sum(texts[i] == texts[i - 1] for i in range(1, len(texts))) <= 2
 
 
 def test_offline_says_it_overrides_a_configured_base_url(table, tmp_path, capsys):
