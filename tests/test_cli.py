@@ -152,6 +152,16 @@ def test_flags_come_from_the_declaration(table, capsys):
     assert parse_args(["--introductions"]).introductions is True
 
 
+@pytest.mark.parametrize(
+    "text,columns",
+    [("Ben", 3), ("陈伟", 4), ("ｅｘ", 4), ("e\u0301", 1), ("", 0)],
+    ids=["ascii", "cjk", "fullwidth", "combining", "empty"],
+)
+def test_display_width_counts_terminal_columns(text, columns):
+    # The alignment test below measures with display_width too: this pins what it returns.
+    assert display_width(text) == columns
+
+
 def test_check_aligns_wide_names(table, capsys):
     path = table / "participants" / "role1.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), "name": "陈伟陈伟陈伟陈伟"}))

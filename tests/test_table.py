@@ -163,3 +163,12 @@ def test_a_personas_url_credentials_are_not_recorded_and_a_resume_takes_them_fro
     role.write_text(json.dumps({**data, "base_url": "http://gpu:8000/v1"}))
     with pytest.raises(InputError, match="Ben's base_url held credentials.*restore"):
         load_run(out, {})
+
+
+def test_run_directory_is_the_directory_or_the_one_holding_transcript_jsonl(tmp_path):
+    from roundtable.table import run_directory
+
+    (tmp_path / "transcript.jsonl").write_text("")
+    assert run_directory(tmp_path) == tmp_path == run_directory(tmp_path / "transcript.jsonl")
+    with pytest.raises(InputError, match="no transcript.jsonl here"):
+        run_directory(tmp_path / "elsewhere")
