@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 from . import __version__, metrics
 from .config import DECLARATIONS, Declaration, redact_url
 from .errors import InputError, RoundtableError
-from .run import RunOptions, execute
+from .session import RunOptions, execute
 from .table import Table, load_table
 
 _DESCRIPTION = """\
