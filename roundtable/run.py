@@ -111,6 +111,7 @@ class Discussion:
         self._prompt_grams = leak_sources(self.run_info({}))
         forms = {p.name: textstats.name_forms(p.name, p.full_name) for p in table.personas}
         self._others = {n: tuple(textstats.other_forms(forms, n)) for n in forms}
+        self._forms = {n: tuple(f) for n, f in forms.items()}
         self._thresholds = Thresholds(s.echo_threshold, s.leak_threshold, s.identity_guard)
         self._limits = Limits(guards=s.guard_retries)
         self._writer: TranscriptWriter | None = None
@@ -202,7 +203,7 @@ class Discussion:
                                  attempt=attempt)  # fmt: skip
 
         known = Known(self._said.grams, self._prompt_grams(plan.speaker),
-                      self._others[plan.speaker])  # fmt: skip
+                      self._others[plan.speaker], self._forms[plan.speaker])  # fmt: skip
         # A summary restates the discussion by design: echo is not held against it
         # (metrics does not count it either).
         thresholds = (replace(self._thresholds, echo=1.0) if plan.phase is Phase.SUMMARY
