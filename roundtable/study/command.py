@@ -19,13 +19,19 @@ def add_parsers(sub: Any) -> None:
         "same command again to carry on.",
     )
     p.add_argument("experiment", type=Path, metavar="EXPERIMENT", help="the experiment file")
-    p.add_argument("--out", type=Path, metavar="DIR",
-                   help="the study directory (default: TABLE/studies/<name>/)")  # fmt: skip
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="the study directory (default: TABLE/studies/<name>/)",
+    )
     p.add_argument("--dry-run", action="store_true", help="list the runs; run nothing")
-    p.add_argument("--offline", action="store_true",
-                   help="run every endpoint on the built-in dummy model")  # fmt: skip
-    p.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="no progress bar or lines")  # fmt: skip
+    p.add_argument(
+        "--offline", action="store_true", help="run every endpoint on the built-in dummy model"
+    )
+    p.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bar or lines"
+    )
     r = sub.add_parser(
         "report",
         help="rebuild a study's runs.csv, answers.csv and report.md",

@@ -84,11 +84,18 @@ def build_table(experiment: Experiment, run: PlannedRun) -> Table:
     try:
         table = load_table(experiment.table, flags=flags)
         if parts:
-            personas = (tuple(load_personas(parts["participants"]))
-                        if "participants" in parts else table.personas)  # fmt: skip
+            personas = (
+                tuple(load_personas(parts["participants"]))
+                if "participants" in parts
+                else table.personas
+            )
             task = load_task(parts["task"]) if "task" in parts else table.task
-            table = replace(table, personas=personas, task=task,
-                            prompts=Prompts(table.directory, task, personas))  # fmt: skip
+            table = replace(
+                table,
+                personas=personas,
+                task=task,
+                prompts=Prompts(table.directory, task, personas),
+            )
     except InputError as exc:
         raise InputError(f"{experiment.path}: condition {run.label()}: {exc}") from None
     return table
@@ -105,8 +112,10 @@ def check_plan(experiment: Experiment, runs: list[PlannedRun]) -> None:
 
 def describe_plan(experiment: Experiment, runs: list[PlannedRun]) -> str:
     """What --dry-run prints: the runs, grouped by condition."""
-    lines = [f"study {experiment.name}: {len(runs)} runs = {len(conditions(runs))} "
-             f"condition(s) x {len(experiment.seeds)} seed(s)"]  # fmt: skip
+    lines = [
+        f"study {experiment.name}: {len(runs)} runs = {len(conditions(runs))} "
+        f"condition(s) x {len(experiment.seeds)} seed(s)"
+    ]
     for condition in conditions(runs):
         lines.append(f"  {condition_label(condition)}:")
         lines.extend(f"    {r.id}" for r in runs if r.condition == condition)

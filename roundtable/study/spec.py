@@ -120,8 +120,11 @@ def _seeds(path: Path, raw: Any) -> tuple[int, ...]:
         if len(set(raw)) != len(raw):
             raise _fail(path, "seeds", "a seed is listed twice")
         return tuple(raw)
-    raise _fail(path, "seeds", f"expected a count (1 to 100000) or a list of integers >= 0, "
-                f"got {describe(raw)}")  # fmt: skip
+    raise _fail(
+        path,
+        "seeds",
+        f"expected a count (1 to 100000) or a list of integers >= 0, got {describe(raw)}",
+    )
 
 
 def _endpoint(path: Path, i: int, raw: Any) -> Endpoint:
@@ -132,8 +135,11 @@ def _endpoint(path: Path, i: int, raw: Any) -> Endpoint:
         check("base_url", url, f"{path}: {key}.base_url")
     concurrency = data.get("concurrency", 4)
     if not (is_int(concurrency) and 1 <= concurrency <= 1024):
-        raise _fail(path, f"{key}.concurrency", f"must be an integer from 1 to 1024, got "
-                    f"{describe(concurrency)}")  # fmt: skip
+        raise _fail(
+            path,
+            f"{key}.concurrency",
+            f"must be an integer from 1 to 1024, got {describe(concurrency)}",
+        )
     model = data.get("model")
     if model is not None:
         check("model", model, f"{path}: {key}.model")
@@ -164,18 +170,26 @@ def _item(path: Path, i: int, raw: Any) -> Item:
     item_id = _text(path, f"{key}.id", data["id"])
     kind = data["kind"]
     if kind not in ITEM_KINDS:
-        raise _fail(path, f"{key}.kind", f"must be one of {', '.join(ITEM_KINDS)}, got "
-                    f"{describe(kind)}")  # fmt: skip
+        raise _fail(
+            path, f"{key}.kind", f"must be one of {', '.join(ITEM_KINDS)}, got {describe(kind)}"
+        )
     question = _text(path, f"{key}.question", data["question"])
     when_raw = data.get("when", ["after"])
     when_list = [when_raw] if isinstance(when_raw, str) else when_raw
     if not (isinstance(when_list, list) and when_list and all(w in WHEN for w in when_list)):
-        raise _fail(path, f"{key}.when", f"must be after, before or [before, after], got "
-                    f"{describe(when_raw)}")  # fmt: skip
+        raise _fail(
+            path,
+            f"{key}.when",
+            f"must be after, before or [before, after], got {describe(when_raw)}",
+        )
     when = tuple(w for w in WHEN if w in when_list)
     extra = {k for k in data if k not in ("id", "kind", "question", "when")}
-    allowed = {"likert": {"scale", "labels"}, "choice": {"options"},
-               "number": {"min", "max"}, "text": set()}[kind]  # fmt: skip
+    allowed = {
+        "likert": {"scale", "labels"},
+        "choice": {"options"},
+        "number": {"min", "max"},
+        "text": set(),
+    }[kind]
     if extra - allowed:
         bad = sorted(extra - allowed)[0]
         raise _fail(path, f"{key}.{bad}", f"does not apply to a {kind} item")
@@ -183,20 +197,28 @@ def _item(path: Path, i: int, raw: Any) -> Item:
     if kind == "likert":
         scale = data.get("scale", 5)
         if not (is_int(scale) and 2 <= scale <= 11):
-            raise _fail(path, f"{key}.scale", f"must be an integer from 2 to 11, got "
-                        f"{describe(scale)}")  # fmt: skip
+            raise _fail(
+                path, f"{key}.scale", f"must be an integer from 2 to 11, got {describe(scale)}"
+            )
         labels = data.get("labels", [])
-        if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)
-                and len(labels) in (0, 2, scale)):  # fmt: skip
-            raise _fail(path, f"{key}.labels", f"must be {scale} texts (one per point) or 2 "
-                        "(the ends)")  # fmt: skip
+        if not (
+            isinstance(labels, list)
+            and all(isinstance(x, str) for x in labels)
+            and len(labels) in (0, 2, scale)
+        ):
+            raise _fail(
+                path, f"{key}.labels", f"must be {scale} texts (one per point) or 2 (the ends)"
+            )
         return Item(item_id, kind, question, scale=scale, labels=tuple(labels), when=when)
     if kind == "choice":
         options: Any = data.get("options")
         ok = isinstance(options, list) and len(options) >= 2
         if not (ok and all(isinstance(o, str) and o.strip() for o in options)):
-            raise _fail(path, f"{key}.options", f"must be a list of at least two texts, got "
-                        f"{describe(options)}")  # fmt: skip
+            raise _fail(
+                path,
+                f"{key}.options",
+                f"must be a list of at least two texts, got {describe(options)}",
+            )
         if len(set(options)) != len(options):
             raise _fail(path, f"{key}.options", "an option is listed twice")
         return Item(item_id, kind, question, options=tuple(options), when=when)
@@ -250,5 +272,13 @@ def load_experiment(path: Path) -> Experiment:
     ids = [x.id for x in items]
     if len(set(ids)) != len(ids):
         raise _fail(path, "questionnaire", "two items have the same id")
-    return Experiment(path, name.strip(), table, settings, factors, _seeds(path, data.get("seeds")),
-                      endpoints, items)  # fmt: skip
+    return Experiment(
+        path,
+        name.strip(),
+        table,
+        settings,
+        factors,
+        _seeds(path, data.get("seeds")),
+        endpoints,
+        items,
+    )
