@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 import re
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,29 @@ def conditions(runs: list[PlannedRun]) -> list[tuple[tuple[str, Any], ...]]:
 def build_table(experiment: Experiment, run: PlannedRun) -> Table:
     """The table for one run: the base table, the study's settings, the condition and seed."""
     flags = {**experiment.settings, "seed": run.seed}
+    return _build(experiment, run, flags)
+
+
+class TableCache:
+    """Each condition's table loaded once (files read, templates compiled); runs differ in
+    their seed only. Shared by worker threads: tables are immutable."""
+
+    def __init__(self, experiment: Experiment) -> None:
+        self.experiment = experiment
+        self._tables: dict[Any, Table] = {}
+        self._lock = threading.Lock()
+
+    def table(self, run: PlannedRun) -> Table:
+        """The run's table."""
+        key = repr(run.condition)
+        with self._lock:
+            if key not in self._tables:
+                self._tables[key] = build_table(self.experiment, run)
+            table = self._tables[key]
+        return replace(table, settings=replace(table.settings, seed=run.seed))
+
+
+def _build(experiment: Experiment, run: PlannedRun, flags: dict[str, Any]) -> Table:
     parts = {}
     for name, value in run.condition:
         if name in TABLE_PARTS:

@@ -12,7 +12,7 @@ import csv
 import json
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,12 +120,13 @@ class Results:
             for row in rows:
                 writer.writerow({k: _cell(row.get(k)) for k in columns})
 
-    def rebuild(self) -> tuple[int, int]:
-        """Rewrite both files from the run directories; returns (runs, answers) written."""
+    def rebuild(self, leave_out: Collection[str] = ()) -> tuple[int, int]:
+        """Rewrite both files from the run directories (but the runs in leave_out, which
+        are about to run and add their rows); returns (runs, answers) written."""
         runs, answers = [], []
         for run_dir in sorted((self.out / "runs").glob("*/")):
             record = read_json(run_dir / RUN_FILE, None)
-            if not isinstance(record, dict):
+            if not isinstance(record, dict) or record.get("id") in leave_out:
                 continue
             runs.append(run_row(record, run_dir, self.factors))
             answers.extend(self.answer_rows(record, run_dir))

@@ -25,9 +25,9 @@ from ..display import Display
 from ..errors import InputError, RoundtableError
 from ..run import Discussion
 from ..selector import Selector
-from ..table import Table, build_clients, load_run
+from ..table import Clients, Table, build_clients, load_run
 from ..transcript import RunLock, read_records
-from .plan import PlannedRun, build_table, persona_attributes
+from .plan import PlannedRun, TableCache, build_table, persona_attributes
 from .progress import Progress
 from .questionnaire import Questionnaire
 from .results import ANSWERS_FILE, RUN_FILE, Results, read_json, write_json
@@ -89,6 +89,8 @@ class StudyRunner:
     def __post_init__(self) -> None:
         self.results = Results(self.out, list(self.experiment.factors))
         self.failed: list[tuple[str, str]] = []
+        self.tables = TableCache(self.experiment)
+        self._local = threading.local()  # each worker thread's clients
         self._lock = threading.Lock()
 
     # -- one run ------------------------------------------------------------------------
@@ -96,6 +98,7 @@ class StudyRunner:
         path = self.out / "runs" / run.id / RUN_FILE
         record = read_json(path, {}) or {"id": run.id, "condition": run.values, "seed": run.seed}
         record.update(values)
+        path.parent.mkdir(parents=True, exist_ok=True)  # the lock removes an unused one
         write_json(path, record)
         return record
 
@@ -110,7 +113,7 @@ class StudyRunner:
             # from the opening alone does not rebuild the introductions' prompt).
             jsonl.unlink()
             (run_dir / "transcript.md").unlink(missing_ok=True)
-        table = build_table(self.experiment, run)
+        table = self.tables.table(run)
         s = table.settings
         model = s.model if "model" in self.experiment.factors else (where.spec.model or s.model)
         settings = replace(
@@ -124,14 +127,14 @@ class StudyRunner:
     def _execute(self, run: PlannedRun, where: _Endpoint) -> dict[str, Any]:
         run_dir = self.out / "runs" / run.id
         lock = None
-        clients = None
+        clients: Clients | None = None
         started = time.perf_counter()
         before = read_json(run_dir / RUN_FILE, {}).get("seconds") or 0.0
         status, error, result = "failed", "", None
         try:
             lock = RunLock(run_dir)
             table, resume = self._table(run, where)
-            clients = build_clients(table, where.url, offline=where.offline)
+            clients = self._clients(table, where)
             for c in clients.distinct():
                 where.structured.setdefault(id(c), where.spec.structured)
             self._record(run, endpoint=where.spec.name, status="running", error="")
@@ -167,8 +170,6 @@ class StudyRunner:
         except Exception as exc:  # a bug in one run must not take the study down with it
             error = f"internal error: {type(exc).__name__}: {exc}"
         finally:
-            if clients is not None:
-                clients.close()
             if lock is not None:
                 lock.release()
         turns = prompt = completion = 0
@@ -194,6 +195,16 @@ class StudyRunner:
             error=error,
         )
 
+    def _clients(self, table: Table, where: _Endpoint) -> Clients:
+        """This worker thread's clients for the table on the endpoint, made once: a client
+        costs tens of ms of CPU to make (TLS context), more than a turn's own work."""
+        cache: dict[str, Clients] = self._local.__dict__.setdefault("clients", {})
+        who = [(p.name, p.base_url, p.model, p.api_key_env) for p in table.personas]
+        key = repr((where.spec.name, replace(table.settings, seed=None), who))
+        if key not in cache:
+            cache[key] = build_clients(table, where.url, offline=where.offline)
+        return cache[key]
+
     def _ask(
         self,
         questionnaire: Questionnaire,
@@ -210,6 +221,13 @@ class StudyRunner:
 
     # -- the workers --------------------------------------------------------------------
     def _worker(self, where: _Endpoint, todo: queue.Queue[PlannedRun]) -> None:
+        try:
+            self._work(where, todo)
+        finally:
+            for clients in self._local.__dict__.pop("clients", {}).values():
+                clients.close()
+
+    def _work(self, where: _Endpoint, todo: queue.Queue[PlannedRun]) -> None:
         while not self.stop.is_set() and not where.disabled:
             try:
                 run = todo.get_nowait()
@@ -237,7 +255,6 @@ class StudyRunner:
         """Run every run not completed yet; returns the exit code."""
         (self.out / "runs").mkdir(parents=True, exist_ok=True)
         write_json(self.out / "study.json", _study_info(self.experiment, self.runs))
-        self.results.rebuild()
         todo: queue.Queue[PlannedRun] = queue.Queue()
         done = 0
         for run in self.runs:
@@ -245,6 +262,8 @@ class StudyRunner:
                 done += 1
             else:
                 todo.put(run)
+        # The finished runs' rows now; the others add theirs as they end.
+        self.results.rebuild(leave_out={r.id for r in list(todo.queue)})
         self.progress.start(len(self.runs), done)
         pools = [
             ThreadPoolExecutor(e.spec.concurrency, thread_name_prefix=f"study-{e.spec.name}")
@@ -271,8 +290,9 @@ class StudyRunner:
         for f in futures:
             f.result()  # a bug in the worker loop itself is not swallowed
         self.progress.close()
-        self.results.rebuild()
         left = todo.qsize()
+        if interrupted or self.stop.is_set() or left:
+            self.results.rebuild()  # interrupted and unstarted runs get their rows too
         return self._summary(interrupted or self.stop.is_set(), left)
 
     def _summary(self, interrupted: bool, left: int) -> int:
@@ -362,10 +382,10 @@ def run_study(
             progress=Progress(enabled=progress, stream=sys.stderr),
         )
         code = runner.execute()
-        from .report import rebuild
+        from .report import build
 
         if code != 130 and any((out / "runs").iterdir()):
-            runner.progress.write(f"roundtable: report: {rebuild(out)}")
+            runner.progress.write(f"roundtable: report: {build(out)}")
         return code
     finally:
         signal.signal(signal.SIGTERM, previous)
