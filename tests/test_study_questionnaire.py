@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -141,3 +142,33 @@ def test_schema_shapes() -> None:
     }
     assert parse(shown(SHARE, 1, "B"), '{"answer": 101}')[0] is None
     assert parse(shown(PICK, 1, "B"), '{"answer": "GREEN"}')[0] == "green"
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        {"type": "json_schema", "json_schema": {"name": "a", "strict": True, "schema": "S"}},
+        {"type": "json_object", "schema": "S"},
+    ],
+    ids=["openai-form", "llama-cpp-python-form"],
+)
+def test_dummy_server_answers_within_the_schema(
+    dummy: Callable[..., BackgroundServer], fmt: dict[str, Any]
+) -> None:
+    server = dummy()
+    s = schema(shown(PICK, 1, "Ben"))
+    s["properties"]["n"] = {"type": "integer", "minimum": 3, "maximum": 4}
+    body = json.loads(json.dumps(fmt).replace('"S"', json.dumps(s)))
+    request = {"messages": [{"role": "user", "content": "Pick."}], "response_format": body}
+    for seed in range(20):
+        req = urllib.request.Request(
+            f"{server.base_url}/chat/completions",
+            data=json.dumps({**request, "seed": seed}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req) as response:
+            answer = json.loads(json.load(response)["choices"][0]["message"]["content"])
+        assert answer["answer"] in PICK.options and answer["n"] in (3, 4)
+    with urllib.request.urlopen(f"{server.root_url}/stats") as response:
+        stats = json.load(response)
+    assert stats == {"active": 0, "peak": 1, "requests": 20}
