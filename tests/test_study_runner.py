@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import io
 import json
 import socket
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from dummy_server import BackgroundServer
 from roundtable.study.plan import expand
@@ -137,3 +140,20 @@ def test_one_failing_endpoint_does_not_stop_the_study(
     assert _study(path, tmp_path / "out", []) == 1
     statuses = [r["status"] for r in read_csv(tmp_path / "out" / "runs.csv")]
     assert len(statuses) == 8 and "failed" in statuses and statuses.count("completed") >= 5
+
+
+def test_progress_lines_when_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("roundtable.study.progress.LINE_EVERY_S", 0.0)
+    out = io.StringIO()
+    progress = Progress(stream=out)
+    progress.start(10, 4)
+    for _ in range(9):
+        progress.turn()
+    progress.tokens(300)
+    progress.finished("completed")
+    progress.finished("failed")
+    progress.tick()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "roundtable: study: 10 runs, 4 already complete"
+    assert lines[1].startswith("roundtable: study: 6/10 runs, ")
+    assert "turns/s" in lines[1] and "tokens/s" in lines[1] and "1 failed, ETA" in lines[1]

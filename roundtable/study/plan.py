@@ -144,12 +144,3 @@ def describe_plan(experiment: Experiment, runs: list[PlannedRun]) -> str:
         lines.append(f"  {condition_label(condition)}:")
         lines.extend(f"    {r.id}" for r in runs if r.condition == condition)
     return "\n".join(lines)
-
-
-def persona_attributes(table: Table) -> dict[str, dict[str, Any]]:
-    """Each persona's attributes (for answers.csv), without its prompt text."""
-    out = {}
-    for p in table.personas:
-        data = p.to_dict()
-        out[p.name] = {k: v for k, v in data.items() if k not in ("prompt", "introduction")}
-    return out

@@ -27,7 +27,7 @@ from ..run import Discussion
 from ..selector import Selector
 from ..table import Clients, Table, build_clients, load_run
 from ..transcript import RunLock, read_records
-from .plan import PlannedRun, TableCache, build_table, persona_attributes
+from .plan import PlannedRun, TableCache, build_table
 from .progress import Progress
 from .questionnaire import Questionnaire
 from .results import ANSWERS_FILE, RUN_FILE, Results, read_json, write_json
@@ -392,5 +392,3 @@ def run_study(
         for server in servers:
             server.close()
 
-
-__all__ = ["StudyRunner", "make_runner", "run_study", "persona_attributes"]
