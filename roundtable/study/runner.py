@@ -391,4 +391,3 @@ def run_study(
         signal.signal(signal.SIGTERM, previous)
         for server in servers:
             server.close()
-
