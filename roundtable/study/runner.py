@@ -156,9 +156,10 @@ class StudyRunner:
                     selector=selector,
                 )
                 result = discussion.run(resume)
-            if not any(w == "after" for *_, w in asked):
+            after = any("after" in item.when for item in questionnaire.items)
+            if after and not any(w == "after" for *_, w in asked):
                 if self.stop.is_set():
-                    raise KeyboardInterrupt
+                    raise KeyboardInterrupt  # the answers are asked on the next invocation
                 records = read_records(run_dir / "transcript.jsonl")
                 answers += self._ask(questionnaire, table, clients.personas, "after", run, records)
                 write_json(run_dir / ANSWERS_FILE, answers)
