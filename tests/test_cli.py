@@ -102,7 +102,8 @@ def test_help_and_version(capsys):
         (["rn", "--turns", "2"], 'Error: rn: unknown command; did you mean "run"?'),
         (
             ["hello"],
-            "Error: hello: unknown command; the commands are run (the default), check and metrics",
+            "Error: hello: unknown command; the commands are run (the default), check, "
+            "metrics, study and report",
         ),
     ],
     ids=["check", "run", "far"],
