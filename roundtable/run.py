@@ -300,6 +300,11 @@ class Discussion:
                 self._open()
             else:
                 writer.resume(done.turns, models, self._where(self.client))
+                if done.turns == 0:
+                    # Stopped before its first turn: the replay had no turn to rebuild the
+                    # opening with, so it goes into the transcript now (counted with turn 0).
+                    for speaker, text, kind in self._opening():
+                        self._add(speaker, text, kind)
             while True:
                 selection = self._select() if self.moderator.wants_selection() else None
                 plan = self.moderator.plan(selection)
