@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import __version__, textstats
+from . import __version__, human, textstats
 from .attempts import Limits, Speaker, take_turn
 from .budget import MODERATOR, Budget, Entry, Fold
 from .client import ChatClient
@@ -81,9 +81,10 @@ class Discussion:
         offline: bool = False,
         summary_client: ChatClient | None = None,
         selector: Selector | None = None,
+        seat: human.Seat | None = None,
     ) -> None:
         """`summary_client` writes fold summaries (the table's endpoint; default: the first
-        persona's client)."""
+        persona's client); `seat` asks the human participants for their turns."""
         self.table = table
         seed = table.settings.seed
         if seed is None:
@@ -104,7 +105,9 @@ class Discussion:
             rng=random.Random(seed), aliases=[[p.full_name] for p in table.personas],
             policy=s.speaker_selection, max_pair_handoffs=s.max_pair_handoffs,
             talkativeness=[p.talkativeness for p in table.personas],
+            humans=human.humans(table.personas), human_may_summarise=s.human_may_summarise,
         )  # fmt: skip
+        self.seat = seat
         self.selector = selector
         self.system = self.prompts.system()
         by_model = s.fold_summary == "model"
@@ -192,6 +195,13 @@ class Discussion:
     # -- one turn ---------------------------------------------------------------------
     def _take_turn(self, plan: TurnPlan, selection: str | None = None) -> Turn:
         persona = self.personas[plan.speaker]
+        if persona.human:
+            assert self.seat is not None, "a table with a human seat runs with a Seat"
+            said = self.seat.take(plan, self.display, self.moderator.addressing.lookup,
+                                  self.table.task.summarize_instructions)  # fmt: skip
+            self._add(plan.speaker, said.text, "turn")
+            counts, self._new_counts = tuple(self._new_counts), []
+            return said.turn(plan, counts, selection)
         client = self.clients[plan.speaker]
         layout = self.settings.layout
         own = own_part(self.prompts, persona, plan, layout)
@@ -288,7 +298,8 @@ class Discussion:
             # Every endpoint is checked before turn 1: a persona's own server that is
             # down is found now, not an hour into the run.
             client.probe()
-        models = {name: c.resolve_model() for name, c in self.clients.items()}
+        models = {name: c.resolve_model() for name, c in self.clients.items()
+                  if not self.personas[name].human}  # fmt: skip
         jsonl = self.out_dir / "transcript.jsonl"
         done = Replayed(None, 0, 0, 0, set())
         if resume is None:
@@ -322,11 +333,12 @@ class Discussion:
                     self._say(MODERATOR, self._line(line), "moderator")
                 turn = self._take_turn(plan, selection)
                 writer.turn(turn)
-                self.moderator.record(turn.text)
+                self.moderator.record(turn.text, turn.handoff)
                 totals.turns += 1
                 totals.prompt_tokens += turn.prompt_tokens
                 totals.completion_tokens += turn.completion_tokens
-                totals.sources.add(turn.tokens_source)
+                if not turn.human:  # a person's words are not counted by any model
+                    totals.sources.add(turn.tokens_source)
                 totals.previous = plan.phase
             status = "completed"
         except (KeyboardInterrupt, BrokenPipeError):
@@ -368,6 +380,10 @@ class RunOptions:
     color: bool | None = None
     quiet: bool = False
     verbose: bool = False
+    human: str | None = None  # --human NAME: a seat for this run only
+    human_full_name: str | None = None
+    human_input: Path | None = None  # the human turns from a file instead of the terminal
+    human_timeout: float | None = None
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -396,6 +412,7 @@ def execute(options: RunOptions) -> int:
         out_dir = run_directory(options.resume)
     else:
         table = load_table(options.table, options.config, flags=flags)
+        table = human.seat(table, options.human, options.human_full_name)
         out_dir = options.out or default_out_dir(table.directory)
     lock = RunLock(out_dir)
     try:
@@ -409,10 +426,12 @@ def execute(options: RunOptions) -> int:
             offline = options.offline or recorded_offline or not table.settings.base_url
         else:
             offline = options.offline or not table.settings.base_url
+        source = human.open_source(table, options.human_input)  # no terminal: an Error now
+        seat = human.Seat(source, timeout=options.human_timeout) if source else None
         display = Display(color=options.color, quiet=options.quiet, verbose=options.verbose)
         recorded = resume is not None and bool(resume["run"].get("offline"))
         forced = options.offline or (recorded and bool(table.settings.base_url))
-        return _execute(table, resume, out_dir, offline, display, forced)
+        return _execute(table, resume, out_dir, offline, display, forced, seat)
     finally:
         lock.release()
 
@@ -424,6 +443,7 @@ def _execute(
     offline: bool,
     display: Display,
     forced: bool,
+    seat: human.Seat | None = None,
 ) -> int:
     again = f"python -m roundtable --resume {shlex.quote(str(out_dir))}"
     server = None
@@ -446,7 +466,8 @@ def _execute(
         )
         selector = Selector(clients.selector) if clients.selector else None
         discussion = Discussion(table, clients.personas, display, out_dir, offline=offline,
-                                summary_client=clients.table, selector=selector)  # fmt: skip
+                                summary_client=clients.table, selector=selector,
+                                seat=seat)  # fmt: skip
         if resume is not None:
             display.notice(
                 f"roundtable: resuming {out_dir} after turn {len(resume['turns'])} "
