@@ -178,6 +178,9 @@ def _check(table: Table) -> int:
     print(f"  participants ({len(table.personas)}):")
     width = max([12, *(display_width(p.name) for p in table.personas)])
     for p in table.personas:
+        if p.human:
+            print(f"    {_pad(p.name, width)} {p.full_name}  (human: types at the terminal)")
+            continue
         print(f"    {_pad(p.name, width)} {p.full_name}  (creativity {p.creativity}, "
               f"temperature {s.temperature(p.creativity)})")  # fmt: skip
         if p.base_url or p.model:

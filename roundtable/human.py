@@ -168,7 +168,7 @@ class Script:
         self.path = path
         text = read_text(path, "--human-input file")
         self._turns: Iterator[str] = iter(
-            p for p in _PARAGRAPHS.split(text.replace("\r\n", "\n")) if p.strip()
+            p.strip() for p in _PARAGRAPHS.split(text.replace("\r\n", "\n")) if p.strip()
         )
 
     def read(self, prompt: str, timeout: float | None) -> str | None:
@@ -205,8 +205,9 @@ class Terminal:
         return line + "\n"
 
     def read(self, prompt: str, timeout: float | None) -> str | None:
-        """Lines after `prompt` until an empty line or Ctrl-D; None if nothing is typed
-        within `timeout` seconds (the timeout holds only until the first line)."""
+        """Lines after `prompt` until an empty line, a command line or Ctrl-D; None if
+        nothing is typed within `timeout` seconds (the timeout holds only until the first
+        line)."""
         more = " " * _width(prompt)
         lines: list[str] = []
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -224,6 +225,9 @@ class Terminal:
                     return "\n".join(lines)
                 if line.strip():
                     lines.append(line.rstrip("\n"))
+                    if line.startswith("/"):  # a command ends the turn at once
+                        self._show("\n")
+                        return "\n".join(lines)
                 self._show(more)
 
     def _show(self, text: str) -> None:
@@ -283,6 +287,7 @@ class SeatDisplay(Protocol):
 
     def seat(self, name: str, lines: Sequence[str]) -> str: ...
     def notice(self, text: str) -> None: ...
+    def result(self, text: str) -> None: ...
     def begin_turn(self, name: str, note: str = "") -> None: ...
     def text(self, delta: str) -> None: ...
     def end_turn(self, footer: str = "") -> None: ...
@@ -326,8 +331,8 @@ class Seat:
             try:
                 raw = self.source.read(prompt, self.timeout)
             except Quit as exc:
-                if exc.args:  # the file ran out
-                    display.notice(f"roundtable: {exc.args[0]}; stopping")
+                if exc.args:  # the file ran out: said even when quiet
+                    display.result(f"roundtable: {exc.args[0]}; stopping")
                 raise
             if raw is None:
                 display.notice(f"roundtable: nothing typed in {self.timeout:g} s; "
@@ -351,8 +356,8 @@ class Seat:
             display.notice(f"roundtable: your turn was cut to {MAX_CHARS} characters")
         if raw and sanitize(raw) != raw:
             display.notice("roundtable: control characters were removed from your turn")
-        if not said.text:
-            display.notice(f"roundtable: {plan.speaker} passes")
         if said.handoff:
             display.notice(f"roundtable: {plan.speaker} hands the floor to {said.handoff}")
+        elif not said.text:
+            display.notice(f"roundtable: {plan.speaker} passes")
         return said
