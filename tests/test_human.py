@@ -227,21 +227,34 @@ def test_no_terminal_is_an_error_unless_a_file_gives_the_turns(table, tmp_path):
         human.open_source(load_table(table), tmp_path / "t.txt")
 
 
+class _Pty:
+    """A pseudo-terminal pair; `type` writes to it as a person would, chunk by chunk."""
+
+    def __init__(self):
+        self.master, self.slave = os.openpty()
+        self._typists: list[threading.Thread] = []
+
+    def type(self, *chunks, delay=0.05):
+        def later():
+            for chunk in chunks:
+                time.sleep(delay)
+                os.write(self.master, chunk)
+
+        self._typists.append(threading.Thread(target=later, daemon=True))
+        self._typists[-1].start()
+
+    def close(self):
+        for typist in self._typists:
+            typist.join()
+        os.close(self.master)
+        os.close(self.slave)
+
+
 @pytest.fixture
-def pty_pair():
-    master, slave = os.openpty()
-    yield master, slave
-    os.close(master)
-    os.close(slave)
-
-
-def _type(fd, *chunks, delay=0.05):
-    def later():
-        for chunk in chunks:
-            time.sleep(delay)
-            os.write(fd, chunk)
-
-    threading.Thread(target=later, daemon=True).start()
+def pty():
+    pair = _Pty()
+    yield pair
+    pair.close()
 
 
 class _Sink:
@@ -260,39 +273,39 @@ class _Sink:
     [
         ([b"first line\n", b"second\n", b"\n"], "first line\nsecond"),
         ([b"\n", b"words\n", b"\n"], "words"),  # an empty line before any words is ignored
-        ([b"/pass\n"], "/pass"),  # a command ends the turn at once
-        ([b"text\n", b"/ask Ben\n"], "text\n/ask Ben"),
-        ([b"caf\xc3", b"\xa9 \n", b"\x04"], "caf\u00e9"),  # Ctrl-D ends it; UTF-8 in pieces
+        ([b"/pass\n", b"more\n", b"\n"], "/pass"),  # a command ends the turn at once
+        ([b"text\n", b"/ask Ben\n", b"more\n", b"\n"], "text\n/ask Ben"),
+        ([b"caf\xc3", b"\xa9 \n", b"\x04"], "caf\u00e9"),  # Ctrl-D ends it
     ],
     ids=["empty-line", "leading-empty", "command", "text-command", "ctrl-d"],
 )
-def test_terminal_reads_a_turn(pty_pair, typed, read):
-    master, slave = pty_pair
-    _type(master, *typed)
+def test_terminal_reads_a_turn(pty, typed, read):
+    pty.type(*typed)
     sink = _Sink()
-    assert Terminal(slave, sink).read("Zoe: ", 5).strip() == read
+    assert Terminal(pty.slave, sink).read("Zoe: ", 5).strip() == read
     assert sink.text.startswith("Zoe: ")
 
 
-def test_terminal_timeout_passes_only_when_nothing_is_typed(pty_pair):
-    master, slave = pty_pair
+def test_terminal_timeout_passes_only_when_nothing_is_typed(pty):
+    pty.type(b"too late\n", b"\n", delay=1.5)  # so a broken timeout fails, not hangs
     started = time.monotonic()
-    assert Terminal(slave, _Sink()).read("Zoe: ", 0.3) is None
-    assert 0.25 < time.monotonic() - started < 3
-    _type(master, b"slow\n", b"\n", delay=0.4)  # a first line in time: no deadline after it
-    assert Terminal(slave, _Sink()).read("Zoe: ", 0.6) == "slow"
+    assert Terminal(pty.slave, _Sink()).read("Zoe: ", 0.3) is None
+    assert 0.25 < time.monotonic() - started < 1.4
+    time.sleep(2)
+    termios.tcflush(pty.slave, termios.TCIFLUSH)
+    pty.type(b"slow\n", b"\n", delay=0.4)  # a first line in time: no deadline after it
+    assert Terminal(pty.slave, _Sink()).read("Zoe: ", 0.6) == "slow"
 
 
-def test_terminal_shows_typed_escapes_as_carets(pty_pair):
-    master, slave = pty_pair
-    attrs = termios.tcgetattr(slave)
+def test_terminal_shows_typed_escapes_as_carets(pty):
+    attrs = termios.tcgetattr(pty.slave)
     attrs[3] &= ~termios.ECHOCTL
-    termios.tcsetattr(slave, termios.TCSANOW, attrs)
-    _type(master, b"\x1b[31mred\n", b"\n")
-    Terminal(slave, _Sink()).read("Zoe: ", 5)
-    echoed = os.read(master, 4096)
+    termios.tcsetattr(pty.slave, termios.TCSANOW, attrs)
+    pty.type(b"\x1b[31mred\n", b"\n")
+    Terminal(pty.slave, _Sink()).read("Zoe: ", 5)
+    echoed = os.read(pty.master, 4096)
     assert b"^[[31mred" in echoed and b"\x1b" not in echoed
-    assert not termios.tcgetattr(slave)[3] & termios.ECHOCTL  # restored afterwards
+    assert not termios.tcgetattr(pty.slave)[3] & termios.ECHOCTL  # restored afterwards
 
 
 # -- whole runs, scripted ---------------------------------------------------------------------
