@@ -519,3 +519,12 @@ def test_typed_session_timeout_and_ctrl_c(dummy, table, tmp_path):
     first = _turns(out)[0]
     assert (first["speaker"], first["text"], first["finish_reason"]) == ("Zoe", "", "timeout")
     assert _records(out)[-1] == {"type": "end", "status": "interrupted"}
+
+
+def test_transcript_md_says_what_a_person_did(dummy, table, tmp_path):
+    server = dummy(corpus=ASKS_ZOE)
+    out = tmp_path / "o"
+    assert _scripted(table, out, server.base_url, SCRIPT, tmp_path) == 0
+    md = (out / "transcript.md").read_text()
+    assert "**Zoe:** Shade first.  \nThen water." in md and "**Zoe:** _(passes)_" in md
+    assert "**Zoe:** Trees are cheap.\n\n_(hands the floor to Ben)_" in md
