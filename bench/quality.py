@@ -31,6 +31,7 @@ from typing import Any
 
 from roundtable.cli import main as roundtable
 from roundtable.metrics import compute
+from roundtable.textstats import name_forms, other_forms
 
 REPO = Path(__file__).resolve().parents[1]
 HIT = re.compile(r"Llama\.generate: (\d+) prefix-match hit, remaining (\d+) prompt tokens")
@@ -47,16 +48,17 @@ def _prefix_cache_module() -> Any:
 
 
 def impersonations(run_dir: Path) -> int:
-    """Turns whose text still carries another participant's name tag at a line start."""
+    """Turns that go on as another participant: a line starting with any of their name
+    forms (name, full name, full name up to its comma, surname) and a colon."""
     records = [json.loads(x) for x in (run_dir / "transcript.jsonl").read_text().splitlines()]
-    run = records[0]
-    names = [p["name"] for p in run["participants"]] + ["Moderator"]
+    forms = {p["name"]: name_forms(p["name"], p["full_name"]) for p in records[0]["participants"]}
+    forms["Moderator"] = ["Moderator"]
     count = 0
     for r in records:
         if r.get("type") != "turn":
             continue
-        others = [n for n in names if n != r["speaker"]]
-        lines = [line.strip().lstrip("*") for line in r["text"].splitlines()]
+        others = other_forms(forms, r["speaker"])
+        lines = [line.strip().lstrip("*").strip() for line in r["text"].splitlines()]
         count += any(line.startswith(f"{n}:") for n in others for line in lines)
     return count
 

@@ -26,7 +26,7 @@ from pathlib import Path
 # bench/dummy_server.py is named like the package: keep this folder off the import path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import roundtable.run as run_module
+import roundtable.attempts as run_module  # where each reply's deltas are shown
 from dummy_server import BackgroundServer
 from roundtable.cli import main as roundtable
 from roundtable.display import Display
@@ -59,8 +59,8 @@ def main() -> None:
     turns: list[dict[str, float]] = []  # one record per request (attempts included)
     original_shower, original_text = run_module._shower, Display.text
 
-    def shower(display: Display, reply):  # type: ignore[no-untyped-def]
-        inner = original_shower(display, reply)
+    def shower(display: Display, reply, **kw):  # type: ignore[no-untyped-def]
+        inner = original_shower(display, reply, **kw)
         turns.append({"deltas": 0})
 
         def show(delta: str) -> bool:

@@ -17,6 +17,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from .markov import MarkovGenerator, message_text, pieces, render_chat, token_ids, tokenize
+from .structured import from_schema, wanted_schema
 
 QUIRKS = ("no-system-role", "alternating-roles", "ramble", "no-stream-options")
 ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -40,6 +41,7 @@ class ServerConfig:
     retry_after_ms: int = 1000
     template_error_status: int = 400
     corpus: str | None = None  # text to learn from instead of the built-in corpus
+    json_schema: bool = True  # honour response_format's JSON schema (False: ignore it)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "quirks", frozenset(self.quirks))
@@ -278,6 +280,7 @@ def create_app(config: ServerConfig | Mapping[str, Any] | None = None) -> Flask:
     generator = MarkovGenerator(cfg.corpus)
     faults = _Faults(cfg.seed)
     started = int(time.time())
+    load = _Load()
 
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError) -> Response:
@@ -319,6 +322,10 @@ def create_app(config: ServerConfig | Mapping[str, Any] | None = None) -> Flask:
     def health() -> Any:
         return {"status": "ok"}
 
+    @app.get("/stats")
+    def stats() -> Any:
+        return load.snapshot()
+
     @app.get("/v1/models")
     def models() -> Any:
         entry = {
@@ -348,7 +355,22 @@ def create_app(config: ServerConfig | Mapping[str, Any] | None = None) -> Flask:
 
     @app.post("/v1/chat/completions")
     def chat() -> Response:
-        req = _parse_chat(_read_json(), cfg.quirks)
+        load.enter()
+        try:
+            response = _chat()
+        except BaseException:
+            load.leave()
+            raise
+        if response.is_streamed:
+            # Still in flight until the last chunk is sent.
+            response.call_on_close(load.leave)
+        else:
+            load.leave()
+        return response
+
+    def _chat() -> Response:
+        body = _read_json()
+        req = _parse_chat(body, cfg.quirks)
         if cfg.fail_rate and faults.draw() < cfg.fail_rate:
             if faults.draw() < 0.5:
                 raise ApiError(500, "Simulated server failure.", "server_error")
@@ -376,8 +398,15 @@ def create_app(config: ServerConfig | Mapping[str, Any] | None = None) -> Flask:
         budget = req.max_tokens or cfg.context_window - prompt_tokens
         rng = _rng_for(req)
         texts = [message_text(m.get("content")) for m in req.messages]
-        raw = generator.generate(texts, rng, req.temperature, budget, "ramble" in cfg.quirks)
-        text, reason = _finish(raw, budget, req.stop)
+        asked = wanted_schema(body.get("response_format")) if cfg.json_schema else None
+        if asked is not None:
+            value = from_schema(
+                asked, rng, lambda: generator.generate(texts, rng, req.temperature, 12, False)
+            )
+            text, reason = json.dumps(value), "stop"
+        else:
+            raw = generator.generate(texts, rng, req.temperature, budget, "ramble" in cfg.quirks)
+            text, reason = _finish(raw, budget, req.stop)
         meta = {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "created": int(time.time()),
@@ -397,7 +426,7 @@ def create_app(config: ServerConfig | Mapping[str, Any] | None = None) -> Flask:
                 stream, mimetype="text/event-stream", headers={"Cache-Control": "no-cache"}
             )
         _pace(cfg, len(pieces(text)))
-        body = {
+        reply = {
             **meta,
             "object": "chat.completion",
             "choices": [
@@ -410,9 +439,31 @@ def create_app(config: ServerConfig | Mapping[str, Any] | None = None) -> Flask:
             ],
             "usage": usage,
         }
-        return Response(json.dumps(body), mimetype="application/json")
+        return Response(json.dumps(reply), mimetype="application/json")
 
     return app
+
+
+class _Load:
+    """Chat requests in flight now, at most so far, and in all (GET /stats)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.active = self.peak = self.requests = 0
+
+    def enter(self) -> None:
+        with self._lock:
+            self.active += 1
+            self.requests += 1
+            self.peak = max(self.peak, self.active)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.active -= 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {"active": self.active, "peak": self.peak, "requests": self.requests}
 
 
 def _rng_for(req: _ChatRequest) -> random.Random:

@@ -21,6 +21,7 @@ from .guards import Verdict, cut
 from .personas import Persona
 from .reply import ReplyFilter
 from .request import TurnRequest
+from .textstats import name_forms
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,14 @@ class Speaker:
     def among(cls, persona: Persona, personas: Sequence[Persona]) -> Speaker:
         """A persona as the speaker of a table's discussion."""
         others = [p for p in personas if p.name != persona.name]
-        names = (*(p.name for p in others), MODERATOR)
-        headers = tuple(p.full_name for p in others)
+        own = set(name_forms(persona.name, persona.full_name))
+        # "Chen Wei:" is as much another's tag as "Chen:"; a full name up to its comma,
+        # alone at a line start, is a header ("Chen Wei, nurse").
+        shorts = [p.full_name.split(",")[0].strip() for p in others]
+        names = tuple(dict.fromkeys(n for n in (*(p.name for p in others), *shorts, MODERATOR)
+                                    if n and n not in own))  # fmt: skip
+        headers = tuple(dict.fromkeys(h for h in (*(p.full_name for p in others), *shorts)
+                                      if h and h not in own))  # fmt: skip
         return cls(persona.name, (persona.name, persona.full_name), names, headers)
 
 

@@ -13,7 +13,8 @@ from typing import Any, NoReturn
 from . import __version__, metrics
 from .config import DECLARATIONS, Declaration, redact_url
 from .errors import InputError, RoundtableError
-from .run import RunOptions, execute
+from .session import RunOptions, execute
+from .study import command as study
 from .table import Table, load_table
 
 _DESCRIPTION = """\
@@ -35,11 +36,11 @@ settings precedence: flag > environment (ROUNDTABLE_<NAME>, OPENAI_BASE_URL) > r
 > default. The API key is read from the variable named by api_key_env (OPENAI_API_KEY);
 without one a placeholder is sent, which local servers accept.
 
-commands: run (the default; `run` may be left out), check, metrics (see `roundtable
-check --help`, `roundtable metrics --help`).
+commands: run (the default; `run` may be left out), check, metrics, study, report (see
+`roundtable <command> --help`).
 """
 
-COMMANDS = ("run", "check", "metrics")
+COMMANDS = ("run", "check", "metrics", "study", "report")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -150,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a table and summarise it, without model calls")
     _add_table_args(check)
     metrics.add_metrics_parser(sub)
+    study.add_parsers(sub)
     return parser  # fmt: skip
 
 
@@ -237,7 +239,8 @@ def _unknown_command(word: str) -> InputError:
         return InputError(f'{word}: unknown command; did you mean "{close[0]}"?')
     hint = f"; for a table directory, pass --table {word}" if Path(word).is_dir() else ""
     return InputError(
-        f"{word}: unknown command; the commands are run (the default), check and metrics{hint}"
+        f"{word}: unknown command; the commands are run (the default), check, metrics, "
+        f"study and report{hint}"
     )
 
 
@@ -282,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(load_table(args.table, args.config, flags=_flags(args)))
         if args.command == "metrics":
             return metrics.main(args)
+        if args.command in ("study", "report"):
+            return study.main_study(args) if args.command == "study" else study.main_report(args)
         return _run(args)
     except RoundtableError as exc:
         print(f"Error: {exc}", file=sys.stderr)

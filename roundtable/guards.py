@@ -32,6 +32,7 @@ class Known:
     said: set[tuple[str, ...]]  # the 5-grams said so far in the run, introductions included
     prompts: set[tuple[str, ...]]  # the 6-grams of the prompts sent to this speaker
     others: tuple[str, ...]  # the other participants' name forms
+    own: tuple[str, ...] = ()  # the speaker's own name forms
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,8 @@ def _share(text: str, known: set[tuple[str, ...]], n: int) -> float:
     return ts.copied_share(ts.words(text), known, n)
 
 
-def _claims(text: str, others: Sequence[str]) -> bool:
-    return ts.claims_identity(text, others) or ts.claims_ai(text)
+def _claims(text: str, others: Sequence[str], own: Sequence[str]) -> bool:
+    return ts.claims_identity(text, others, own) or ts.claims_ai(text)
 
 
 def judge(text: str, known: Known, thresholds: Thresholds = Thresholds()) -> Verdict:
@@ -76,7 +77,7 @@ def judge(text: str, known: Known, thresholds: Thresholds = Thresholds()) -> Ver
     tests = (
         ("echo", lambda s: _share(s, known.said, ECHO_N) > thresholds.echo),
         ("leak", lambda s: _share(s, known.prompts, LEAK_N) > thresholds.leak),
-        ("identity", lambda s: _claims(s, known.others)),
+        ("identity", lambda s: _claims(s, known.others, known.own)),
     )
     for name, offends in tests:
         if name == "identity" and not thresholds.identity:

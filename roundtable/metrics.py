@@ -209,7 +209,10 @@ def compute_records(
         looping += ts.looping(t["text"])
         leak += ts.copied_share(tok, prompt_grams(t["speaker"]), leak_n) > 0
         others = ts.other_forms(forms, t["speaker"])
-        claims_other, claims_ai = ts.claims_identity(t["text"], others), ts.claims_ai(t["text"])
+        claims_other, claims_ai = (
+            ts.claims_identity(t["text"], others, forms.get(t["speaker"], ())),
+            ts.claims_ai(t["text"]),
+        )
         identity += claims_other or claims_ai
         other_id += claims_other
         ai_id += claims_ai

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ._validate import describe, is_number, load_document, quote_hint, suggest
-from .config import PERSONA_SETTINGS, SAMPLING, check
+from .config import PERSONA_SETTINGS, SAMPLING, check, redact_url
 from .errors import InputError
 
 PERSONA_SUFFIXES = (".json", ".yaml", ".yml")
@@ -115,9 +115,11 @@ class Persona:
         return {k: getattr(self, k) for k in SAMPLING if getattr(self, k) is not None}
 
     def to_dict(self) -> dict[str, Any]:
-        """The persona as a plain dict (for transcripts), without where it came from."""
+        """The persona as a plain dict (for transcripts), without where it came from and
+        without credentials in its base_url."""
         data = asdict(self)
         del data["source"]
+        data["base_url"] = redact_url(self.base_url)
         if not self.human:
             del data["human"]  # model personas' records stay as they were
         return data

@@ -164,7 +164,8 @@ class ReplyFilter:
                 return True
             if t.startswith(name) and _TAG_REST.match(t, len(name)):
                 return True
-        return False
+        # The speaker's own name and a comma may still be a vocative to drop ("Amara, ").
+        return t.rstrip() in {f"{n}," for n in self._own_names}
 
     def _start(self) -> None:
         self._started = True

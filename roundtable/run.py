@@ -1,20 +1,15 @@
 """The run: the one place that wires table, moderator, budget, requests, client and display.
 
 It owns the transcript writer's lifecycle (run line, turns, folds, end line), the loop
-over the moderator's plans, the result, and starting a run from the command line
-(the offline dummy server, the run directory's lock, signals).
+over the moderator's plans, and the result; `session.py` starts a run from the command line.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import random
-import shlex
-import signal
-import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +17,8 @@ from . import __version__, human, textstats
 from .attempts import Limits, Speaker, take_turn
 from .budget import MODERATOR, Budget, Entry, Fold
 from .client import ChatClient
-from .config import offline_notice
 from .display import Display, assign_colors
-from .errors import InputError, RoundtableError, ServerError
+from .errors import InputError, RoundtableError
 from .guards import Known, Said, Thresholds, judge
 from .markdown import to_markdown
 from .metrics import leak_sources
@@ -32,16 +26,8 @@ from .moderator import Moderator, Phase, TurnPlan
 from .replay import Announcement, Replayed, announcements, replay
 from .request import build_request, chat_message_count, own_part
 from .selector import Selector
-from .table import (
-    Clients,
-    Table,
-    build_clients,
-    default_out_dir,
-    load_run,
-    load_table,
-    run_directory,
-)
-from .transcript import RunLock, TranscriptWriter, Turn, read_records
+from .table import Table
+from .transcript import TranscriptWriter, Turn, read_records
 
 
 @dataclass(frozen=True)
@@ -128,6 +114,7 @@ class Discussion:
         self._prompt_grams = leak_sources(self.run_info({}))
         forms = {p.name: textstats.name_forms(p.name, p.full_name) for p in table.personas}
         self._others = {n: tuple(textstats.other_forms(forms, n)) for n in forms}
+        self._forms = {n: tuple(f) for n, f in forms.items()}
         self._thresholds = Thresholds(s.echo_threshold, s.leak_threshold, s.identity_guard)
         self._limits = Limits(guards=s.guard_retries)
         self._writer: TranscriptWriter | None = None
@@ -226,7 +213,7 @@ class Discussion:
                                  attempt=attempt)  # fmt: skip
 
         known = Known(self._said.grams, self._prompt_grams(plan.speaker),
-                      self._others[plan.speaker])  # fmt: skip
+                      self._others[plan.speaker], self._forms[plan.speaker])  # fmt: skip
         # A summary restates the discussion by design: echo is not held against it
         # (metrics does not count it either).
         thresholds = (replace(self._thresholds, echo=1.0) if plan.phase is Phase.SUMMARY
@@ -324,6 +311,11 @@ class Discussion:
                 self._open()
             else:
                 writer.resume(done.turns, models, self._where(self.client))
+                if done.turns == 0:
+                    # Stopped before its first turn: the replay had no turn to rebuild the
+                    # opening with, so it goes into the transcript now (counted with turn 0).
+                    for speaker, text, kind in self._opening():
+                        self._add(speaker, text, kind)
             while True:
                 selection = self._select() if self.moderator.wants_selection() else None
                 plan = self.moderator.plan(selection)
@@ -364,137 +356,3 @@ class Discussion:
             self.budget.shared.folds,
             totals.turns,
         )
-
-
-# -- starting a run from the command line ---------------------------------------------
-@dataclass(frozen=True)
-class RunOptions:
-    """What `roundtable run` was asked to do (parsed flags)."""
-
-    table: Path = Path(".")
-    config: Path | None = None
-    flags: Mapping[str, Any] = field(default_factory=dict)
-    out: Path | None = None
-    resume: Path | None = None
-    offline: bool = False
-    color: bool | None = None
-    quiet: bool = False
-    verbose: bool = False
-    human: str | None = None  # --human NAME: a seat for this run only
-    human_full_name: str | None = None
-    human_input: Path | None = None  # the human turns from a file instead of the terminal
-    human_timeout: float | None = None
-
-
-def _terminate(signum: int, frame: object) -> None:
-    # SIGTERM stops a run the way Ctrl-C does: finished turns kept, end line written.
-    raise KeyboardInterrupt
-
-
-def _silence_stdout() -> None:
-    # The reader went away (`| head`): send the rest, and the interpreter's final
-    # flush, to /dev/null instead of failing again on exit.
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):
-        pass  # not a real file (tests): nothing will be flushed to a closed pipe
-
-
-def execute(options: RunOptions) -> int:
-    """Run (or resume) a discussion as the command line asked; return the exit code."""
-    flags = dict(options.flags)
-    resume = None
-    if options.resume is not None:
-        if options.out is not None:
-            raise InputError("--out: a resumed run continues in its own directory; drop --out")
-        out_dir = run_directory(options.resume)
-    else:
-        table = load_table(options.table, options.config, flags=flags)
-        table = human.seat(table, options.human, options.human_full_name)
-        out_dir = options.out or default_out_dir(table.directory)
-    lock = RunLock(out_dir)
-    try:
-        if options.resume is not None:
-            table, resume = load_run(out_dir, flags)
-            if resume["status"] == "completed":
-                print(f"roundtable: {out_dir} is already complete ({len(resume['turns'])} "
-                      "turns); nothing to resume")  # fmt: skip
-                return 0
-            recorded_offline = bool(resume["run"].get("offline")) and "base_url" not in flags
-            offline = options.offline or recorded_offline or not table.settings.base_url
-        else:
-            offline = options.offline or not table.settings.base_url
-        source = human.open_source(table, options.human_input)  # no terminal: an Error now
-        seat = human.Seat(source, timeout=options.human_timeout) if source else None
-        display = Display(color=options.color, quiet=options.quiet, verbose=options.verbose)
-        recorded = resume is not None and bool(resume["run"].get("offline"))
-        forced = options.offline or (recorded and bool(table.settings.base_url))
-        return _execute(table, resume, out_dir, offline, display, forced, seat)
-    finally:
-        lock.release()
-
-
-def _execute(
-    table: Table,
-    resume: dict[str, Any] | None,
-    out_dir: Path,
-    offline: bool,
-    display: Display,
-    forced: bool,
-    seat: human.Seat | None = None,
-) -> int:
-    again = f"python -m roundtable --resume {shlex.quote(str(out_dir))}"
-    server = None
-    clients: Clients | None = None
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        for warning in table.prompts.warnings:
-            display.notice(f"roundtable: warning: {warning}")
-        if offline:
-            from dummy_server import BackgroundServer
-
-            server = BackgroundServer()
-            url = server.base_url
-            display.notice(offline_notice(table.settings, forced, url))
-        else:
-            assert table.settings.base_url is not None
-            url = table.settings.base_url
-        clients = build_clients(
-            table, url, offline=offline, notice=display.notice, debug=display.debug
-        )
-        selector = Selector(clients.selector) if clients.selector else None
-        discussion = Discussion(table, clients.personas, display, out_dir, offline=offline,
-                                summary_client=clients.table, selector=selector,
-                                seat=seat)  # fmt: skip
-        if resume is not None:
-            display.notice(
-                f"roundtable: resuming {out_dir} after turn {len(resume['turns'])} "
-                f"(of {table.settings.turns} + summary)"
-            )
-        result = discussion.run(resume)
-    except BrokenPipeError:
-        _silence_stdout()  # recorded as interrupted: `--resume` carries on
-        return 0
-    except KeyboardInterrupt:
-        saved = (out_dir / "transcript.jsonl").exists()
-        display.abort_turn()
-        display.result(
-            "roundtable: interrupted; the finished turns are saved. Resume with: " + again
-            if saved
-            else "roundtable: interrupted"
-        )
-        return 130
-    except ServerError as exc:
-        if (out_dir / "transcript.jsonl").exists() and exc.resumable:
-            raise ServerError(f"{exc}; resume with: {again}") from None
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        if clients is not None:
-            clients.close()
-        if server is not None:
-            server.close()
-    display.result(result.line())
-    return 0

@@ -7,9 +7,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .client import ChatClient
-from .config import RESUMABLE, Settings, api_key, check, from_string, load_settings
+from .config import (
+    RESUMABLE,
+    Settings,
+    api_key,
+    check,
+    from_string,
+    load_settings,
+    redact_url,
+)
 from .errors import InputError
 from .personas import Persona, load_personas
 from .prompts import Prompts
@@ -144,6 +153,35 @@ def run_directory(path: Path) -> Path:
     return run_dir
 
 
+def _masked(url: str | None) -> bool:
+    # redact_url masks user:password@ and secret query values with ***; such a URL was
+    # recorded without its credentials, so sending it would fail (or worse, half-work).
+    if not url:
+        return False
+    parts = urlsplit(url)
+    query = (pair.partition("=")[2] for pair in parts.query.split("&"))
+    return parts.netloc.startswith("***@") or "***" in query
+
+
+def _with_credentials(persona: Persona, directory: Path, jsonl: Path) -> Persona:
+    # A persona's URL credentials are not recorded: take them from its file, if that
+    # still names the same endpoint; otherwise the run cannot reach it.
+    if not _masked(persona.base_url):
+        return persona
+    try:
+        files = {p.name: p for p in load_personas(directory / "participants")}
+    except InputError:
+        files = {}
+    same = files.get(persona.name)
+    if same is None or redact_url(same.base_url) != persona.base_url:
+        raise InputError(
+            f"{jsonl}: {persona.name}'s base_url held credentials, which are not recorded, "
+            f"and {directory / 'participants'} no longer has them; restore that persona "
+            "file's base_url (or give the key through api_key_env) to resume"
+        )
+    return replace(persona, base_url=same.base_url)
+
+
 def load_run(run_dir: Path, flags: Mapping[str, Any]) -> tuple[Table, dict[str, Any]]:
     """Rebuild a recorded run's table from its transcript (not from the files, which may
     have changed since). Returns the table and {"run", "turns", "status", "records"}."""
@@ -166,13 +204,14 @@ def load_run(run_dir: Path, flags: Mapping[str, Any]) -> tuple[Table, dict[str, 
     for key, raw in flags.items():
         values[key] = check(key, from_string(key, raw) if isinstance(raw, str) else raw, f"--{key}")
     settings = Settings(**values)
-    if settings.base_url and "***@" in settings.base_url and "base_url" not in flags:
+    if _masked(settings.base_url) and "base_url" not in flags:
         raise InputError(
             f"{jsonl}: the run's base_url held credentials, which are not recorded; "
             "pass --base-url again"
         )
     source = f"{jsonl}: participants"
     personas = tuple(Persona.from_dict(p, source=source) for p in run["participants"])
+    personas = tuple(_with_credentials(p, Path(run["table"]), jsonl) for p in personas)
     task = Task(questions=tuple(run["questions"]), **run["task"])
     directory = Path(run["table"])
     prompts = Prompts(directory, task, personas, sources=run["prompts"])

@@ -116,8 +116,13 @@ def copied_share(tokens: Sequence[str], known: set[tuple[str, ...]], n: int) -> 
 
 
 def name_forms(name: str, full_name: str) -> list[str]:
-    """How a participant may be named: name, full name, full name up to its first comma."""
-    forms = {name.strip(), full_name.strip(), full_name.split(",")[0].strip()}
+    """How a participant may be named: name, full name, full name up to its first comma,
+    and that one's last word when it is a surname of 4 letters or more ("Lindqvist")."""
+    short = full_name.split(",")[0].strip()
+    forms = {name.strip(), full_name.strip(), short}
+    parts = short.split()
+    if len(parts) >= 2 and len(parts[-1]) >= 4 and parts[-1][:1].isupper():
+        forms.add(parts[-1])
     return sorted((f for f in forms if f), key=len, reverse=True)
 
 
@@ -142,7 +147,8 @@ def named(text: str, forms: Iterable[str]) -> bool:
 _START = rf"(?:^|(?<=[{_ENDS}:\n]))\s*[\"'“*_(「]*"
 # A claim's verb phrases ({N} is the name alternatives; names are case-sensitive).
 IDENTITY_PATTERNS = (
-    r"(?i:\bI(?:'m|’m| am)\s+)(?:{N})",  # I'm X / I am X
+    # I'm X / I am X, also with a first name before a surname ("I'm Darrin Lindqvist")
+    r"(?i:\bI(?:'m|’m| am)\s+)(?P<who>(?:[A-Z][\w'’-]+\s+)?(?:{N}))",
     r"(?i:\bmy name is\s+)(?:{N})",  # My name is X
     _START + r"(?i:as\s+)(?:{N})\s*,",  # As X, ... (not "As X said")
     _START + r"(?i:this is\s+)(?:{N})",  # This is X (speaking)
@@ -159,14 +165,17 @@ _AI = re.compile(
 )
 
 
-def claims_identity(text: str, others: Iterable[str]) -> bool:
-    """True if text claims to be one of the other participants (given as name forms)."""
+def claims_identity(text: str, others: Iterable[str], own: Iterable[str] = ()) -> bool:
+    """True if text claims to be one of the other participants (given as name forms); a
+    claim of one of the speaker's `own` forms is not one ("I'm Sam Lee" beside a "Lee")."""
     alternatives = _alternatives(others)
     if not alternatives:
         return False
+    mine = set(own)
     for pattern in IDENTITY_PATTERNS:
-        if re.search(pattern.replace("{N}", alternatives) + _NAME_END, text):
-            return True
+        for match in re.finditer(pattern.replace("{N}", alternatives) + _NAME_END, text):
+            if "who" not in match.re.groupindex or match.group("who") not in mine:
+                return True
     return False
 
 

@@ -109,3 +109,13 @@ def test_client_retries_count_as_attempts():
     client = FakeClient()
     client.complete = complete  # type: ignore[method-assign]
     assert ask(client)[0].attempts == 3
+
+
+def test_a_speaker_must_not_write_another_by_full_name_up_to_its_comma():
+    from roundtable.personas import Persona
+
+    table = [Persona("Dara", "Dara Lindqvist, climate scientist", "p"),
+             Persona("Chen", "Chen Wei, emergency-room nurse", "p")]  # fmt: skip
+    speaker = Speaker.among(table[0], table)
+    assert "Chen Wei" in speaker.others and "Chen Wei" in speaker.headers
+    assert "Dara Lindqvist" not in speaker.others

@@ -102,7 +102,8 @@ def test_help_and_version(capsys):
         (["rn", "--turns", "2"], 'Error: rn: unknown command; did you mean "run"?'),
         (
             ["hello"],
-            "Error: hello: unknown command; the commands are run (the default), check and metrics",
+            "Error: hello: unknown command; the commands are run (the default), check, "
+            "metrics, study and report",
         ),
     ],
     ids=["check", "run", "far"],
@@ -152,6 +153,16 @@ def test_flags_come_from_the_declaration(table, capsys):
     assert parse_args(["--introductions"]).introductions is True
 
 
+@pytest.mark.parametrize(
+    "text,columns",
+    [("Ben", 3), ("陈伟", 4), ("ｅｘ", 4), ("e\u0301", 1), ("", 0)],
+    ids=["ascii", "cjk", "fullwidth", "combining", "empty"],
+)
+def test_display_width_counts_terminal_columns(text, columns):
+    # The alignment test below measures with display_width too: this pins what it returns.
+    assert display_width(text) == columns
+
+
 def test_check_aligns_wide_names(table, capsys):
     path = table / "participants" / "role1.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), "name": "陈伟陈伟陈伟陈伟"}))
@@ -160,3 +171,32 @@ def test_check_aligns_wide_names(table, capsys):
     names = ["Amara Okafor", "Ben Hartley", "Chen Wei", "Dara Lindqvist"]
     starts = {display_width(x[: x.index(n)]) for x, n in zip(lines, names, strict=True)}
     assert len(lines) == 4 and len(starts) == 1, lines
+
+
+def test_the_readme_example_is_what_the_program_prints(table):
+    """Each line of the README's first example is printed, in order ("..." marks a cut)."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```text\n$ python -m roundtable --offline --seed 7 --turns 6\n")[1]
+    expected = [x for x in block.split("```")[0].splitlines() if x and x != "..."]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ROUNDTABLE_"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "roundtable", "--offline", "--seed", "7", "--turns", "6"],
+        cwd=table, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout
+
+    def same(line: str) -> str:  # what differs between runs: port, seconds, run directory
+        line = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:N", line)
+        return re.sub(r"\d+\.\d s; transcript: outputs/[^/]+/", "T s; transcript: outputs/D/", line)
+
+    printed = iter(same(x) for x in proc.stdout.splitlines())
+    for line in map(same, expected):
+        head = line.removesuffix("...").rstrip()
+        assert any(x.startswith(head) if line.endswith("...") else x == line for x in printed), line

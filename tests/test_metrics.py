@@ -356,3 +356,14 @@ def test_names_and_words_in_scripts_without_spaces():
     )
     assert (f["handoffs"], f["identity_other"], f["looping_turns"]) == (2, 1, 1)
     assert ts.words("我们需要树, don't we") == ["我", "们", "需", "要", "树", "don't", "we"]
+
+
+@pytest.mark.parametrize(
+    "text,claims",
+    [("I'm Darrin Lindqvist.", True), ("I am Dara Lindqvist.", True), ("I'm Ben Hartley.", False)],
+    ids=["made-up-first-name", "full", "own"],
+)
+def test_a_claim_of_another_surname_with_any_first_name(text, claims):
+    people = [{"name": "Ben", "full_name": "Ben Hartley, economist"},
+              {"name": "Dara", "full_name": "Dara Lindqvist, climate scientist"}]  # fmt: skip
+    assert figures(turn("Ben", text), participants=people)["identity_other"] == claims

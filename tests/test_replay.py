@@ -161,3 +161,19 @@ def test_resume_of_older_or_edited_transcripts(table, tmp_path, capsys, change, 
     capsys.readouterr()
     assert main(["--resume", str(out), "--quiet"]) == code
     assert message in capsys.readouterr().err
+
+
+def test_a_run_stopped_before_its_first_turn_resumes_with_its_opening(table, tmp_path):
+    argv = ["--table", str(table), "--offline", "--seed", "4", "--turns", "3", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "full")]) == 0
+    lines = (tmp_path / "full" / "transcript.jsonl").read_text().splitlines(keepends=True)
+    first = next(i for i, x in enumerate(lines) if '"type": "turn"' in x)
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "transcript.jsonl").write_text("".join(lines[:first]))
+    assert main(["--resume", str(tmp_path / "cut"), "--quiet"]) == 0
+
+    def turns(out):
+        recs = read_records(out / "transcript.jsonl")
+        return [(r["speaker"], r["text"], r["prompt_tokens"]) for r in recs if r["type"] == "turn"]
+
+    assert turns(tmp_path / "cut") == turns(tmp_path / "full")

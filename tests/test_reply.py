@@ -187,3 +187,9 @@ def test_a_reply_addressing_its_own_speaker_drops_the_vocative(deltas, expected)
     f = ReplyFilter(["Amara", "Amara Okafor"], ["Ben", "Moderator"])
     shown = "".join(f.feed(d) for d in deltas) + f.finish()
     assert shown == expected == f.text
+
+
+def test_a_vocative_split_after_the_comma_is_still_dropped():
+    f = ReplyFilter(["Amara", "Amara Okafor"], ["Ben", "Moderator"])
+    assert f.feed("Amara,") == ""  # may still be "Amara, " + words: held
+    assert f.feed(" I'm glad.") + f.finish() == "I'm glad."

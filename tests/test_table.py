@@ -92,3 +92,84 @@ def test_persona_json_with_a_bom_in_a_whole_table(table):
     path = table / "participants" / "role1.json"
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     assert load_table(table, env={}).personas[0].name == "Amara"
+
+
+@pytest.fixture
+def recorded_run(table, tmp_path):
+    """A finished one-turn offline run whose recorded base_url a test may rewrite."""
+    from roundtable.cli import main
+
+    out = tmp_path / "run"
+    assert (
+        main(["--table", str(table), "--offline", "--turns", "1", "--quiet", "--out", str(out)])
+        == 0
+    )
+    return out
+
+
+def _record_base_url(run_dir, url):
+    import json
+
+    jsonl = run_dir / "transcript.jsonl"
+    lines = jsonl.read_text(encoding="utf-8").splitlines()
+    first = json.loads(lines[0])
+    first["settings"]["base_url"] = url
+    jsonl.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://***@gpu:8000/v1", "https://h/v1?key=***", "https://h/v1?x=1&api-key=***&y"],
+    ids=["userinfo", "query-key", "query-api-key-among-others"],
+)
+def test_a_resume_refuses_a_recorded_base_url_whose_credentials_were_masked(recorded_run, url):
+    from roundtable.table import load_run
+
+    _record_base_url(recorded_run, url)
+    with pytest.raises(InputError, match="held credentials.*pass --base-url again"):
+        load_run(recorded_run, {})
+    table, _ = load_run(recorded_run, {"base_url": "https://h/v1?key=real"})
+    assert table.settings.base_url == "https://h/v1?key=real"
+
+
+def test_a_resume_keeps_a_recorded_base_url_without_masked_credentials(recorded_run):
+    from roundtable.table import load_run
+
+    _record_base_url(recorded_run, "https://h/v1?mode=***x&key=")
+    table, _ = load_run(recorded_run, {})
+    assert table.settings.base_url == "https://h/v1?mode=***x&key="
+
+
+def test_a_personas_url_credentials_are_not_recorded_and_a_resume_takes_them_from_its_file(
+    table, tmp_path
+):
+    import json
+
+    from roundtable.table import load_run
+
+    role = table / "participants" / "role2.json"
+    data = json.loads(role.read_text(encoding="utf-8"))
+    role.write_text(json.dumps({**data, "base_url": "http://u:pw@gpu:8000/v1?key=SECRET"}))
+    from roundtable.cli import main
+
+    out = tmp_path / "run"
+    assert (
+        main(["--table", str(table), "--offline", "--turns", "1", "--quiet", "--out", str(out)])
+        == 0
+    )
+    recorded = (out / "transcript.jsonl").read_text(encoding="utf-8")
+    assert "SECRET" not in recorded and "pw" not in recorded
+    t, _ = load_run(out, {})
+    assert t.personas[1].base_url == "http://u:pw@gpu:8000/v1?key=SECRET"
+    role.write_text(json.dumps({**data, "base_url": "http://gpu:8000/v1"}))
+    with pytest.raises(InputError, match="Ben's base_url held credentials.*restore"):
+        load_run(out, {})
+
+
+def test_run_directory_is_the_directory_or_the_one_holding_transcript_jsonl(tmp_path):
+    from roundtable.table import run_directory
+
+    (tmp_path / "transcript.jsonl").write_text("")
+    assert run_directory(tmp_path) == tmp_path == run_directory(tmp_path / "transcript.jsonl")
+    with pytest.raises(InputError, match="no transcript.jsonl here"):
+        run_directory(tmp_path / "elsewhere")

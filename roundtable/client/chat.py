@@ -55,12 +55,14 @@ class ChatClient:
         stream_failure_limit: int = 3,
         key_env: str = "OPENAI_API_KEY",
         debug: Callable[[str], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._where = _config.redact_url(base_url.rstrip("/")) or base_url
         self._transport = Transport(base_url, api_key, timeout)
         self.retrier = Retrier(
-            Endpoint(self._where, key_env), retries, retry_wait, notice=notice, debug=debug
-        )
+            Endpoint(self._where, key_env), retries, retry_wait, notice=notice, debug=debug,
+            sleep=sleep,
+        )  # fmt: skip
         self.server = ServerInfo(self._transport, self.retrier, model)
         self.auto = compat_mode == "auto"
         self._mode = "standard" if self.auto else compat_mode

@@ -1,0 +1,200 @@
+"""Studies at scale: concurrency speed-up, client CPU per turn, memory, several endpoints.
+
+Usage: python bench/study.py [--out FILE] [--quick]
+
+Starts paced dummy servers in their own processes (`--latency-ms 300 --tokens-per-second
+30`: every reply waits 0.3 s, then streams at 30 tokens/s; max_tokens 60), then runs
+studies of 8-turn discussions of the example table in this process:
+  1. 32 discussions at concurrency 16 vs 1 (wall time; the speed-up);
+  2. 64 discussions on 1 endpoint vs 4 endpoints (4 server processes), concurrency 16
+     each (turns per second), and roundtable's own CPU per turn at concurrency 64 (this
+     process's CPU time over the 4-endpoint study: the servers run elsewhere);
+  3. peak memory (max RSS) of a study of 1,000 runs, stopped after 20 s (a child process).
+Also: the 4-endpoint study with `stream: false` (whole replies: less client CPU per turn).
+--quick runs 8 instead of 32 discussions at concurrency 1 and scales the time up
+(sequential runs take the same time each): say so when quoting it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+# bench/dummy_server.py is named like the package: keep this folder off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from roundtable.study.plan import expand  # noqa: E402
+from roundtable.study.progress import Progress  # noqa: E402
+from roundtable.study.runner import make_runner  # noqa: E402
+from roundtable.study.spec import load_experiment  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+PACING = ["--latency-ms", "300", "--tokens-per-second", "30"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_servers(n: int) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
+    """n paced dummy servers, each its own process; returns them and their base URLs."""
+    procs, urls = [], []
+    for _ in range(n):
+        port = _free_port()
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "dummy_server", "--port", str(port), "--quiet", *PACING],
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        urls.append(f"http://127.0.0.1:{port}/v1")
+    for url in urls:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(url.replace("/v1", "/health"), timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.05)
+    return procs, urls
+
+
+def experiment(
+    where: Path, urls: list[str], concurrency: int, runs: int, stream: bool = True
+) -> Path:
+    """An experiment file: `runs` seeded 8-turn discussions over the endpoints."""
+    endpoints = "".join(f"  - {{base_url: '{u}', concurrency: {concurrency}}}\n" for u in urls)
+    path = where / f"exp-{len(urls)}x{concurrency}-{runs}-{stream}.yaml"
+    path.write_text(
+        f"name: bench\ntable: {REPO}\nseeds: {runs}\n"
+        "settings: {turns: 8, wrap_up_turns: 1, max_tokens: 60, retries: 2, "
+        f"stream: {str(stream).lower()}}}\n"
+        f"endpoints:\n{endpoints}",
+        encoding="utf-8",
+    )
+    return path
+
+
+def run(path: Path, out: Path, stop_after: float | None = None) -> dict[str, float]:
+    """Run a study; returns wall seconds, CPU seconds of this process, turns done."""
+    exp = load_experiment(path)
+    progress = Progress(enabled=False)
+    runner = make_runner(exp, expand(exp), out, progress=progress)
+    if stop_after is not None:
+        threading.Timer(stop_after, runner.stop.set).start()
+    wall, cpu = time.perf_counter(), time.process_time()
+    code = runner.execute()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {
+        "exit": code,
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "turns": progress.turns,
+        "runs_done": progress.done,
+        "turns_per_s": round(progress.turns / wall, 2),
+        "cpu_ms_per_turn": round(1000 * cpu / max(progress.turns, 1), 3),
+    }
+
+
+def memory_child(url: str) -> None:
+    """In a child process: 1,000 queued runs at concurrency 16 for 20 s; print max RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = experiment(Path(tmp), [url], 16, 1000)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        result = run(path, Path(tmp) / "out", stop_after=20)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                **result,
+                "rss_before_mb": round(before / 1024, 1),
+                "peak_rss_mb": round(peak / 1024, 1),
+            }
+        )
+    )
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so the servers are stopped on the way out
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "study.json")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--memory-child", metavar="URL", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child)
+        return
+    results: dict[str, object] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}",
+        "server": "dummy_server " + " ".join(PACING) + ", max_tokens 60, 8 turns + summary",
+    }
+    procs, urls = start_servers(4)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            t = Path(tmp)
+            c16 = run(experiment(t, urls[:1], 16, 32), t / "c16")
+            print("32 at concurrency 16:", c16, flush=True)
+            sequential = 8 if args.quick else 32
+            c1 = run(experiment(t, urls[:1], 1, sequential), t / "c1")
+            scale = 32 / sequential
+            c1["wall_s_for_32"] = round(c1["wall_s"] * scale, 2)
+            print(f"{sequential} at concurrency 1:", c1, flush=True)
+            results["concurrency"] = {
+                "c16": c16,
+                "c1": c1,
+                "c1_measured_runs": sequential,
+                "speedup": round(c1["wall_s_for_32"] / c16["wall_s"], 2),
+            }
+            one = run(experiment(t, urls[:1], 16, 64), t / "one")
+            print("64 on 1 endpoint x16:", one, flush=True)
+            four = run(experiment(t, urls, 16, 64), t / "four")
+            print("64 on 4 endpoints x16 (64 concurrent):", four, flush=True)
+            results["endpoints"] = {
+                "one": one,
+                "four": four,
+                "throughput_ratio": round(four["turns_per_s"] / one["turns_per_s"], 2),
+            }
+            results["cpu_ms_per_turn_at_64"] = four["cpu_ms_per_turn"]
+            whole = run(experiment(t, urls, 16, 64, stream=False), t / "whole")
+            print("64 on 4 endpoints x16, stream: false:", whole, flush=True)
+            results["cpu_ms_per_turn_at_64_no_stream"] = whole["cpu_ms_per_turn"]
+            results["endpoints"]["four_no_stream"] = whole
+        child = subprocess.run(
+            [sys.executable, __file__, "--memory-child", urls[0]],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+        )
+        results["memory_1000_queued"] = json.loads(child.stdout.strip().splitlines()[-1])
+        print("1,000 queued:", results["memory_1000_queued"], flush=True)
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait()
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+"""Studies: many discussions from one experiment file, run concurrently, questioned, compared."""
+
+from __future__ import annotations

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from roundtable.cli import main
+from roundtable.study.report import build
+from roundtable.study.stats import (
+    bootstrap_ci,
+    cliffs_delta,
+    cohens_d,
+    permutation_p,
+    sign_flip_p,
+)
+
+
+def test_bootstrap_ci_covers_the_true_mean() -> None:
+    # 200 samples of 30 from N(5, 2): a 95% interval covers 5 about 190 times.
+    rng = np.random.default_rng(1)
+    covered = 0
+    for i in range(200):
+        e = bootstrap_ci(rng.normal(5, 2, 30).tolist(), seed=i, resamples=1000)
+        assert e.low <= e.mean <= e.high
+        covered += e.low <= 5 <= e.high
+    assert 176 <= covered <= 199
+    assert bootstrap_ci([3.0, 3.0, 3.0]).low == 3.0 == bootstrap_ci([3.0, 3.0, 3.0]).high
+    again = bootstrap_ci([1, 2, 9, 4], seed=3)
+    assert again == bootstrap_ci([1, 2, 9, 4], seed=3)  # seeded: reproducible
+
+
+def test_permutation_test() -> None:
+    rng = np.random.default_rng(2)
+    a = rng.normal(0, 1, 25).tolist()
+    assert permutation_p(a, list(a)) > 0.9  # identical groups do not reject
+    same = [
+        permutation_p(
+            rng.normal(0, 1, 20).tolist(), rng.normal(0, 1, 20).tolist(), seed=i, resamples=500
+        )
+        for i in range(40)
+    ]
+    assert sum(p < 0.05 for p in same) <= 6  # about 5% false positives, not more
+    shifted = permutation_p(a, [x + 2 for x in a])
+    assert shifted < 0.001
+    assert sign_flip_p([0.5, 1.0, 0.8, 1.2, 0.9, 0.7, 1.1, 0.6]) < 0.02
+    assert sign_flip_p([1, -1, 1, -1]) > 0.9
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "d", "delta"),
+    [
+        ([1, 2, 3], [1, 2, 3], 0.0, 0.0),
+        ([1, 2, 3], [4, 5, 6], 3.0, 1.0),
+        ([4, 5, 6], [1, 2, 3], -3.0, -1.0),
+    ],
+    ids=["same", "higher", "lower"],
+)
+def test_effect_sizes(a: list[float], b: list[float], d: float, delta: float) -> None:
+    assert cohens_d(a, b) == pytest.approx(d)
+    assert cliffs_delta(a, b) == pytest.approx(delta)
+
+
+def _study(tmp_path: Path) -> Path:
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "study.json").write_text(
+        json.dumps(
+            {
+                "name": "known",
+                "runs": 12,
+                "factors": {"layout": ["shared", "chat"]},
+                "questionnaire": [
+                    {
+                        "id": "mood",
+                        "kind": "likert",
+                        "question": "?",
+                        "scale": 5,
+                        "labels": [],
+                        "options": [],
+                        "min": None,
+                        "max": None,
+                        "when": ["before", "after"],
+                    }
+                ],
+            }
+        )
+    )
+    with (out / "runs.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, ["id", "layout", "status", "gini"])
+        w.writeheader()
+        for i in range(6):
+            w.writerow({"id": f"s{i}", "layout": "shared", "status": "completed", "gini": 0.1})
+            w.writerow(
+                {"id": f"c{i}", "layout": "chat", "status": "completed", "gini": 0.5 + i / 100}
+            )
+    with (out / "answers.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, ["run", "layout", "persona", "item", "when", "answer", "missing"])
+        w.writeheader()
+        for i in range(6):
+            for run, layout in ((f"s{i}", "shared"), (f"c{i}", "chat")):
+                w.writerow(
+                    {
+                        "run": run,
+                        "layout": layout,
+                        "persona": "A",
+                        "item": "mood",
+                        "when": "before",
+                        "answer": 2,
+                        "missing": False,
+                    }
+                )
+                w.writerow(
+                    {
+                        "run": run,
+                        "layout": layout,
+                        "persona": "A",
+                        "item": "mood",
+                        "when": "after",
+                        "answer": 4,
+                        "missing": False,
+                    }
+                )
+    return out
+
+
+def test_report_on_known_data(tmp_path: Path) -> None:
+    out = _study(tmp_path)
+    text = build(out).read_text()
+    assert "| gini | 0.1 [0.1, 0.1] (n=6) | 0.525 [0.51" in text
+    line = next(x for x in text.splitlines() if x.startswith("| gini | layout=chat vs"))
+    assert "+0.425" in line and "| 0.00" in line  # a clear difference: p < 0.01
+    assert "| 1 |" in line  # Cliff's delta: every chat run above every shared run
+    assert "| mood | layout=shared | 2 [2, 2] (n=6) |" in text  # before -> after shift
+    assert (out / "metrics.png").stat().st_size > 1000
+    assert (out / "questionnaire.png").stat().st_size > 1000
+
+
+def test_report_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a study directory" in capsys.readouterr().err

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import io
+import json
+import socket
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dummy_server import BackgroundServer
+from roundtable.study.plan import expand
+from roundtable.study.progress import Progress
+from roundtable.study.results import read_csv
+from roundtable.study.runner import make_runner
+from roundtable.study.spec import load_experiment
+
+QUESTIONS = """questionnaire:
+  - {id: mood, kind: likert, question: "How do you feel?", scale: 5, when: [before, after]}
+  - {id: pick, kind: choice, question: "Which one?", options: [a, b, c, d]}
+"""
+
+
+def _experiment(tmp_path: Path, extra: str = "", *, seeds: int = 2) -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        f"table: table\nsettings: {{turns: 4, wrap_up_turns: 1, max_tokens: 30, retries: 0}}\n"
+        f"factors:\n  layout: [shared, chat]\nseeds: {seeds}\n{extra}",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _study(path: Path, out: Path, servers: list[Any], progress: Progress | None = None) -> int:
+    exp = load_experiment(path)
+    runner = make_runner(exp, expand(exp), out, servers=servers, progress=progress)
+    return runner.execute()
+
+
+def _turns(out: Path) -> dict[str, list[str]]:
+    found = {}
+    for jsonl in sorted(out.glob("runs/*/transcript.jsonl")):
+        records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+        found[jsonl.parent.name] = [r["text"] for r in records if r.get("type") == "turn"]
+    return found
+
+
+def _answers(out: Path) -> list[tuple[str, ...]]:
+    rows = read_csv(out / "answers.csv")
+    return sorted((r["run"], r["persona"], r["item"], r["when"], r["answer"]) for r in rows)
+
+
+def test_concurrency_limit_per_endpoint(
+    table: Path, tmp_path: Path, dummy: Callable[..., BackgroundServer]
+) -> None:
+    slow = dummy(latency_ms=40, tokens_per_second=400)
+    path = _experiment(
+        tmp_path, f"endpoints:\n  - {{base_url: '{slow.base_url}', concurrency: 2}}\n", seeds=3
+    )
+    assert _study(path, tmp_path / "out", []) == 0
+    with urllib.request.urlopen(f"{slow.root_url}/stats") as response:
+        stats = json.load(response)
+    assert stats["peak"] == 2  # used to the limit, never beyond
+    rows = read_csv(tmp_path / "out" / "runs.csv")
+    assert len(rows) == 6 and {r["status"] for r in rows} == {"completed"}
+
+
+def test_interrupt_then_rerun_matches_uninterrupted(table: Path, tmp_path: Path) -> None:
+    path = _experiment(tmp_path, QUESTIONS)
+    servers: list[Any] = []
+    try:
+        assert _study(path, tmp_path / "whole", servers) == 0
+
+        class StopAfter(Progress):
+            def turn(self) -> None:
+                super().turn()
+                if self.turns == 5:
+                    runner.stop.set()  # as Ctrl-C does
+
+        exp = load_experiment(path)
+        runner = make_runner(
+            exp, expand(exp), tmp_path / "cut", servers=servers, progress=StopAfter(enabled=False)
+        )
+        assert runner.execute() == 130
+        statuses = [
+            json.loads(p.read_text())["status"]
+            for p in (tmp_path / "cut").glob("runs/*/study.json")
+        ]
+        assert "interrupted" in statuses
+        assert _study(path, tmp_path / "cut", servers) == 0
+    finally:
+        for s in servers:
+            s.close()
+    resumed = [
+        p
+        for p in (tmp_path / "cut").glob("runs/*/transcript.jsonl")
+        if '"type": "resume"' in p.read_text()
+    ]
+    assert resumed  # carried on from its saved turns, not started again
+    whole, cut = _turns(tmp_path / "whole"), _turns(tmp_path / "cut")
+    assert len(whole) == 4 and whole == cut
+    assert _answers(tmp_path / "whole") == _answers(tmp_path / "cut")
+    assert len(_answers(tmp_path / "cut")) == 4 * 4 * 3  # runs x personas x (2 mood + 1 pick)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_failing_endpoint_is_recorded_and_retried(table: Path, tmp_path: Path) -> None:
+    port = _free_port()
+    path = _experiment(
+        tmp_path, f"endpoints:\n  - {{base_url: 'http://127.0.0.1:{port}/v1', concurrency: 1}}\n"
+    )
+    out = tmp_path / "out"
+    assert _study(path, out, []) == 1  # nothing listens there
+    rows = read_csv(out / "runs.csv")
+    assert rows and {r["status"] for r in rows} == {"failed"}
+    assert all(f"127.0.0.1:{port}" in r["error"] for r in rows)
+    with BackgroundServer(port=port):
+        assert _study(path, out, []) == 0  # the same command again retries them
+    rows = read_csv(out / "runs.csv")
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"completed"}
+
+
+def test_one_failing_endpoint_does_not_stop_the_study(
+    table: Path, tmp_path: Path, dummy: Callable[..., BackgroundServer]
+) -> None:
+    good = dummy()
+    path = _experiment(
+        tmp_path,
+        f"endpoints:\n  - {{base_url: 'http://127.0.0.1:{_free_port()}/v1', concurrency: 1}}\n"
+        f"  - {{base_url: '{good.base_url}', concurrency: 1}}\n",
+        seeds=4,
+    )
+    assert _study(path, tmp_path / "out", []) == 1
+    statuses = [r["status"] for r in read_csv(tmp_path / "out" / "runs.csv")]
+    assert len(statuses) == 8 and "failed" in statuses and statuses.count("completed") >= 5
+
+
+def test_progress_lines_when_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("roundtable.study.progress.LINE_EVERY_S", 0.0)
+    out = io.StringIO()
+    progress = Progress(stream=out)
+    progress.start(10, 4)
+    for _ in range(9):
+        progress.turn()
+    progress.tokens(300)
+    progress.finished("completed")
+    progress.finished("failed")
+    progress.tick()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "roundtable: study: 10 runs, 4 already complete"
+    assert lines[1].startswith("roundtable: study: 6/10 runs, ")
+    assert "turns/s" in lines[1] and "tokens/s" in lines[1] and "1 failed, ETA" in lines[1]
