@@ -528,3 +528,14 @@ def test_transcript_md_says_what_a_person_did(dummy, table, tmp_path):
     md = (out / "transcript.md").read_text()
     assert "**Zoe:** Shade first.  \nThen water." in md and "**Zoe:** _(passes)_" in md
     assert "**Zoe:** Trees are cheap.\n\n_(hands the floor to Ben)_" in md
+
+
+def test_a_study_refuses_a_human_seat(table, tmp_path, capsys):
+    (table / "participants" / "zoe.json").write_text(
+        json.dumps({"name": "Zoe", "full_name": "Zoe Park", "human": True})
+    )
+    (tmp_path / "exp.yaml").write_text("table: table\nfactors:\n  turns: [2]\n")
+    assert main(["study", str(tmp_path / "exp.yaml"), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("Error: ") and len(err.splitlines()) == 1
+    assert 'a human seat ("human": true) cannot take part in a study' in err
