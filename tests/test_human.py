@@ -539,3 +539,26 @@ def test_a_study_refuses_a_human_seat(table, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("Error: ") and len(err.splitlines()) == 1
     assert 'a human seat ("human": true) cannot take part in a study' in err
+
+
+def test_metrics_count_no_requests_or_latency_for_a_person(dummy, table, tmp_path):
+    from roundtable.metrics import compute_records
+
+    server = dummy(corpus=ASKS_ZOE)
+    out = tmp_path / "o"
+    assert _scripted(table, out, server.base_url, SCRIPT, tmp_path) == 0
+    records = _records(out)
+    for r in records:  # a person who took a long time to type
+        if r.get("human"):
+            r["latency_s"] = 999.0
+    figures = compute_records(records)
+    models = [t for t in _turns(out) if not t.get("human")]
+    assert figures["attempts"] == sum(t["attempts"] for t in models)
+    assert figures["latency_max_s"] < 999
+
+
+def test_check_lists_a_human_seat(table, capsys):
+    zoe = "name: Zoe\nfull_name: Zoe Park\nhuman: true\n"
+    (table / "participants" / "zoe.yaml").write_text(zoe)
+    assert main(["check", "--table", str(table)]) == 0
+    assert "Zoe Park  (human: types at the terminal)" in capsys.readouterr().out
