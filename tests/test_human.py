@@ -562,3 +562,55 @@ def test_check_lists_a_human_seat(table, capsys):
     (table / "participants" / "zoe.yaml").write_text(zoe)
     assert main(["check", "--table", str(table)]) == 0
     assert "Zoe Park  (human: types at the terminal)" in capsys.readouterr().out
+
+
+class _Screen:
+    """A display that remembers what a seat showed."""
+
+    def __init__(self):
+        self.lines, self.notices, self.turns = [], [], []
+
+    def seat(self, name, lines):
+        self.lines += list(lines)
+        return f"{name}: "
+
+    def notice(self, text):
+        self.notices.append(text)
+
+    result = notice
+
+    def begin_turn(self, name, note=""):
+        self.turns.append(f"{name}: ")
+
+    def text(self, delta):
+        self.turns[-1] += delta
+
+    def end_turn(self, footer=""):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("phase", "ask", "shown"),
+    [
+        ("discussion", "Ben", ["Zoe, your turn. The question: Q?",
+                               "After making your point, ask Ben for their view."]),
+        ("discussion", None, ["Zoe, your turn. The question: Q?"]),
+        ("wrap_up", None, ["Zoe, your closing remarks: your main recommendation and one "
+                           "thing you learned from the others."]),
+    ],
+    ids=["nudge", "plain", "closing"],
+)  # fmt: skip
+def test_seat_shows_the_question_and_the_nudge(tmp_path, phase, ask, shown):
+    from roundtable.moderator import Phase, TurnPlan
+
+    (tmp_path / "t.txt").write_text("Trees.\n\n/pass\n")
+    seat = human.Seat(Script(tmp_path / "t.txt"))
+    plan = TurnPlan(index=0, speaker="Zoe", phase=Phase(phase), topic="Q?", topic_index=0,
+                    new_topic=False, ask=ask, turns_left=3)  # fmt: skip
+    screen = _Screen()
+    assert seat.take(plan, screen, LOOKUP).text == "Trees."
+    assert screen.lines[:-1] == shown and screen.lines[-1].startswith("(Several lines;")
+    assert screen.turns == ["Zoe: Trees."]  # a scripted turn is shown as if typed
+    assert seat.take(plan, screen, LOOKUP).finish_reason == "pass"
+    assert screen.lines[-1] == shown[-1]  # the help is shown once
+    assert screen.notices == ["roundtable: Zoe passes"]
