@@ -129,6 +129,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--quiet", "-q", action="store_true", help="show no discussion, only the result"
     )
     run.add_argument("--verbose", "-v", action="store_true", help="show every request's prompt")
+    seat = run.add_argument_group("taking a seat (a person at the terminal joins the table)")
+    seat.add_argument("--human", metavar="NAME", help="take a seat at the table as NAME")
+    seat.add_argument(
+        "--human-full-name",
+        metavar="TEXT",
+        help="your full name in the participant list (default: NAME)",
+    )
+    seat.add_argument(
+        "--human-input",
+        type=Path,
+        metavar="FILE",
+        help="read the human turns from FILE, one per paragraph (blank lines "
+        "between; a paragraph may be /pass, /ask NAME or /quit)",
+    )
+    seat.add_argument(
+        "--human-timeout",
+        metavar="S",
+        help="pass a human turn when nothing is typed within S seconds",
+    )
     check = sub.add_parser("check", help="validate a table and summarise it, without model calls")
     _add_table_args(check)
     metrics.add_metrics_parser(sub)
@@ -161,6 +180,9 @@ def _check(table: Table) -> int:
     print(f"  participants ({len(table.personas)}):")
     width = max([12, *(display_width(p.name) for p in table.personas)])
     for p in table.personas:
+        if p.human:
+            print(f"    {_pad(p.name, width)} {p.full_name}  (human: types at the terminal)")
+            continue
         print(f"    {_pad(p.name, width)} {p.full_name}  (creativity {p.creativity}, "
               f"temperature {s.temperature(p.creativity)})")  # fmt: skip
         if p.base_url or p.model:
@@ -191,8 +213,24 @@ def _run(args: argparse.Namespace) -> int:
             color=args.color,
             quiet=args.quiet,
             verbose=args.verbose,
+            human=args.human,
+            human_full_name=args.human_full_name,
+            human_input=args.human_input,
+            human_timeout=_seconds(args.human_timeout, "--human-timeout"),
         )
     )
+
+
+def _seconds(text: str | None, flag: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise InputError(f"{flag}: must be a number of seconds > 0, got {text!r}")
+    return value
 
 
 def _unknown_command(word: str) -> InputError:
@@ -223,6 +261,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                 raise InputError(
                     f"--{flag}: a resumed run uses the table and settings it recorded; "
                     f"drop --{flag}"
+                )
+        for flag in ("human", "human_full_name"):
+            if getattr(args, flag) is not None:
+                dashed = flag.replace("_", "-")
+                raise InputError(
+                    f"--{dashed}: a resumed run keeps the participants it recorded (a seat "
+                    f"taken then is asked again); drop --{dashed}"
                 )
         if resume.name == "transcript.jsonl" or resume.is_file():
             args.resume = resume.parent  # the run is the directory that holds the transcript

@@ -130,6 +130,9 @@ class Settings:
     max_pair_handoffs: int = _setting(
         3, _at_least(1), "two participants may pass the floor back and forth this many "
         "times in a row; then the moderator invites someone else", metavar="N")
+    human_may_summarise: bool = _setting(
+        False, _BOOL, "a human participant may be asked for the closing summary when they "
+        "alone spoke most (otherwise the model participant who spoke most summarises)")
     selector_model: str | None = _setting(
         None, Rule(lambda v: v.strip() != "", "a model name"), "the model that picks the "
         "next speaker with speaker_selection llm", metavar="NAME",

@@ -177,6 +177,13 @@ class Display:
             tag = self._paint(f"{name}:", self._codes.get(name, ""))
             self._write(f"{tag} {sanitize(text)}\n\n")
 
+    def seat(self, name: str, lines: Sequence[str]) -> str:
+        """Show a human participant what their turn is about (even when quiet); return
+        their input prompt: the name tag in its colour."""
+        for line in lines:
+            self._write(self._paint(sanitize(line), Style.DIM) + "\n")
+        return self._paint(f"{name}:", self._codes.get(name, "") + Style.BRIGHT) + " "
+
     def begin_turn(self, name: str, note: str = "") -> None:
         """Start a turn: the speaker's name tag in its colour."""
         self._sanitizer = StreamSanitizer()

@@ -45,10 +45,10 @@ def _paragraphs(text: str) -> list[str]:
     return out
 
 
-def _said(speaker: str, text: str, quote: bool = False) -> list[str]:
+def _said(speaker: str, text: str, quote: bool = False, silent: str = "no reply") -> list[str]:
     """A speaker's words: the name in bold before the first paragraph, then a blank line;
-    quoted (the moderator's) as one block quote."""
-    paragraphs = _paragraphs(text) or ["_(no reply)_"]
+    quoted (the moderator's) as one block quote; `silent` says what an empty turn was."""
+    paragraphs = _paragraphs(text) or [f"_({silent})_"]
     paragraphs[0] = f"**{escape(speaker)}:** {paragraphs[0]}"
     out: list[str] = []
     for n, para in enumerate(paragraphs):
@@ -126,7 +126,12 @@ def to_markdown(records: Sequence[Mapping[str, Any]]) -> str:
                 out[at:at] = [heading, ""]
             mark = None
             phase, topic = r["phase"], r.get("topic")
-            out += _said(str(r["speaker"]), str(r.get("text", "")))
+            text = str(r.get("text", ""))
+            handoff = f"hands the floor to {escape(str(r['handoff']))}" if r.get("handoff") else ""
+            silent = handoff or ("passes" if r.get("human") else "no reply")
+            out += _said(str(r["speaker"]), text, silent=silent)
+            if handoff and text.strip():  # a person's /ask after their words
+                out += [f"_({handoff})_", ""]
         elif kind == "fold":  # between an announcement and its turn: the mark stays
             out += [_fold(r), ""]
         elif kind == "resume":

@@ -222,8 +222,10 @@ def compute_records(
     relevance, on_topic = _relevance(discussion, questions)
     topics = {t.get("topic") for t in discussion}
 
-    latencies = [_number(t.get("latency_s")) for t in model_turns if "latency_s" in t]
-    attempts = [max(1, int(_number(t.get("attempts"), 1))) for t in model_turns]
+    # A person's turns (human: true) took no request: their typing time is not latency.
+    asked = [t for t in model_turns if not t.get("human")]
+    latencies = [_number(t.get("latency_s")) for t in asked if "latency_s" in t]
+    attempts = [max(1, int(_number(t.get("attempts"), 1))) for t in asked]
     prompt = sum(int(_number(t.get("prompt_tokens"))) for t in model_turns)
     completion = sum(int(_number(t.get("completion_tokens"))) for t in model_turns)
     ends = [r for r in records if r.get("type") == "end"]

@@ -131,6 +131,8 @@ class Moderator:
         max_pair_handoffs: int = 3,
         talkativeness: Sequence[float] | None = None,
         silence_turns: int | None = None,
+        humans: Sequence[str] = (),
+        human_may_summarise: bool = False,
     ) -> None:
         if not names or not questions:
             raise ValueError("a moderator needs at least one participant and one question")
@@ -150,6 +152,8 @@ class Moderator:
         self.policy = policy
         self.max_pair_handoffs = max_pair_handoffs
         self.talkativeness = dict(zip(self.names, talkativeness or [], strict=False))
+        self.humans = frozenset(humans)  # people at the terminal: the floor, not the summary
+        self.human_may_summarise = human_may_summarise
         # Someone silent for two rounds is invited by name.
         self.silence_turns = 2 * (len(self.names) - 1) if silence_turns is None else silence_turns
         self.counts = dict.fromkeys(self.names, 0)
@@ -239,8 +243,7 @@ class Moderator:
         if self.phase is Phase.DONE:
             return None
         if self.phase is Phase.SUMMARY:
-            most = max(self.counts.values())
-            speaker = next(n for n in self.names if self.counts[n] == most)
+            speaker = self._summariser()
             plan = TurnPlan(
                 index=self.turns_done,
                 speaker=speaker,
@@ -285,12 +288,25 @@ class Moderator:
         self._pending = plan
         return plan
 
+    def _summariser(self) -> str:
+        """Who spoke most; a human only when the setting allows it and they alone did,
+        else the model participant who spoke most (first in file order on a tie)."""
+        most = max(self.counts.values())
+        top = [n for n in self.names if self.counts[n] == most]
+        if self.human_may_summarise and len(top) == 1:
+            return top[0]
+        models = [n for n in self.names if n not in self.humans] or list(self.names)
+        most = max(self.counts[n] for n in models)
+        return next(n for n in models if self.counts[n] == most)
+
     def mentioned(self, text: str, speaker: str) -> str | None:
         """The participant (not the speaker) named last in text, addressed or not."""
         return self.addressing.mentioned(text, speaker)
 
-    def record(self, text: str) -> None:
-        """Record what the planned speaker said, and move the state machine on."""
+    def record(self, text: str, handoff: str | None = None) -> None:
+        """Record what the planned speaker said, and move the state machine on; `handoff`
+        is a participant the speaker handed the floor to explicitly (a human's /ask),
+        taken as addressed whatever the text says."""
         plan = self.plan()
         if plan is None:
             raise RuntimeError("the discussion is over; nothing to record")
@@ -303,5 +319,8 @@ class Moderator:
                 self._topic_turns_left -= 1
                 self.topic_lengths[-1] += 1
         self.last_speaker = plan.speaker
-        self._addressed = self.addressing.addressed(text, plan.speaker)
+        if handoff in self.names and handoff != plan.speaker:
+            self._addressed = handoff
+        else:
+            self._addressed = self.addressing.addressed(text, plan.speaker)
         self._advance()

@@ -44,6 +44,8 @@ class Persona:
     presence_penalty: float | None = None
     seed: int | None = None
     extra_body: dict[str, Any] | None = None
+    # A seat for a person at the terminal (human.py): no prompt, model or sampling.
+    human: bool = False
     # The file it came from, so later errors can name it; not part of the persona's value.
     source: str | None = field(default=None, compare=False)
 
@@ -59,13 +61,20 @@ class Persona:
                     f"{source}: unknown field {describe(key)}{suggest(str(key), known)}; "
                     f"known fields: {', '.join(known)}"
                 )
-        for key in ("name", "full_name", "prompt"):
+        human = data.get("human", False)
+        if not isinstance(human, bool):
+            raise InputError(f'{source}: "human" must be true or false, got {describe(human)}')
+        for key in ("name", "full_name") if human else ("name", "full_name", "prompt"):
             if key not in data:
                 raise InputError(f'{source}: missing required field "{key}"')
-        values: dict[str, Any] = {}
+        if human:
+            _check_human(data, source)
+        values: dict[str, Any] = {"human": True} if human else {}
         for key in _TEXT_FIELDS:
             if key not in data or (key == "introduction" and data[key] is None):
                 continue
+            if human and key == "prompt" and not data[key]:
+                continue  # a person needs no prompt (a recorded seat has an empty one)
             value = data[key]
             if not isinstance(value, str):
                 hint = quote_hint(source, key, value)
@@ -98,6 +107,7 @@ class Persona:
                 values[key] = check(
                     key, data[key], f'{source}: "{key}"', quote_hint(source, key, data[key])
                 )
+        values.setdefault("prompt", "")
         return cls(**values)
 
     def sampling(self) -> dict[str, Any]:
@@ -110,7 +120,23 @@ class Persona:
         data = asdict(self)
         del data["source"]
         data["base_url"] = redact_url(self.base_url)
+        if not self.human:
+            del data["human"]  # model personas' records stay as they were
         return data
+
+
+# What a person at the terminal has no use for: a model's endpoint and sampling.
+_MODEL_ONLY = PERSONA_SETTINGS
+
+
+def _check_human(data: dict[str, Any], source: str) -> None:
+    """A human seat takes no model fields (a recorded one holds them as null)."""
+    for key in _MODEL_ONLY:
+        if data.get(key) is not None:
+            raise InputError(
+                f'{source}: "{key}" is for model personas; a human seat ("human": true) '
+                "has no model: remove it"
+            )
 
 
 def natural_key(path: Path) -> list[Any]:

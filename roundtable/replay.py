@@ -137,9 +137,10 @@ def _turn(
             f"{jsonl}: turn {number}: its recorded entries or folds do not match the run; "
             "was the transcript edited? Start a new run instead"
         ) from None
-    moderator.record(rec["text"])
+    moderator.record(rec["text"], rec.get("handoff"))
     done.previous = plan.phase
     done.turns += 1
     done.prompt_tokens += int(rec.get("prompt_tokens") or 0)
     done.completion_tokens += int(rec.get("completion_tokens") or 0)
-    done.sources.add(str(rec.get("tokens_source", "usage")))
+    if not rec.get("human"):
+        done.sources.add(str(rec.get("tokens_source", "usage")))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import __version__, textstats
+from . import __version__, human, textstats
 from .attempts import Limits, Speaker, take_turn
 from .budget import MODERATOR, Budget, Entry, Fold
 from .client import ChatClient
@@ -67,9 +67,10 @@ class Discussion:
         offline: bool = False,
         summary_client: ChatClient | None = None,
         selector: Selector | None = None,
+        seat: human.Seat | None = None,
     ) -> None:
         """`summary_client` writes fold summaries (the table's endpoint; default: the first
-        persona's client)."""
+        persona's client); `seat` asks the human participants for their turns."""
         self.table = table
         seed = table.settings.seed
         if seed is None:
@@ -90,7 +91,9 @@ class Discussion:
             rng=random.Random(seed), aliases=[[p.full_name] for p in table.personas],
             policy=s.speaker_selection, max_pair_handoffs=s.max_pair_handoffs,
             talkativeness=[p.talkativeness for p in table.personas],
+            humans=human.humans(table.personas), human_may_summarise=s.human_may_summarise,
         )  # fmt: skip
+        self.seat = seat
         self.selector = selector
         self.system = self.prompts.system()
         by_model = s.fold_summary == "model"
@@ -179,6 +182,13 @@ class Discussion:
     # -- one turn ---------------------------------------------------------------------
     def _take_turn(self, plan: TurnPlan, selection: str | None = None) -> Turn:
         persona = self.personas[plan.speaker]
+        if persona.human:
+            assert self.seat is not None, "a table with a human seat runs with a Seat"
+            said = self.seat.take(plan, self.display, self.moderator.addressing.lookup,
+                                  self.table.task.summarize_instructions)  # fmt: skip
+            self._add(plan.speaker, said.text, "turn")
+            counts, self._new_counts = tuple(self._new_counts), []
+            return said.turn(plan, counts, selection)
         client = self.clients[plan.speaker]
         layout = self.settings.layout
         own = own_part(self.prompts, persona, plan, layout)
@@ -275,7 +285,8 @@ class Discussion:
             # Every endpoint is checked before turn 1: a persona's own server that is
             # down is found now, not an hour into the run.
             client.probe()
-        models = {name: c.resolve_model() for name, c in self.clients.items()}
+        models = {name: c.resolve_model() for name, c in self.clients.items()
+                  if not self.personas[name].human}  # fmt: skip
         jsonl = self.out_dir / "transcript.jsonl"
         done = Replayed(None, 0, 0, 0, set())
         if resume is None:
@@ -314,11 +325,12 @@ class Discussion:
                     self._say(MODERATOR, self._line(line), "moderator")
                 turn = self._take_turn(plan, selection)
                 writer.turn(turn)
-                self.moderator.record(turn.text)
+                self.moderator.record(turn.text, turn.handoff)
                 totals.turns += 1
                 totals.prompt_tokens += turn.prompt_tokens
                 totals.completion_tokens += turn.completion_tokens
-                totals.sources.add(turn.tokens_source)
+                if not turn.human:  # a person's words are not counted by any model
+                    totals.sources.add(turn.tokens_source)
                 totals.previous = plan.phase
             status = "completed"
         except (KeyboardInterrupt, BrokenPipeError):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import human
 from .config import offline_notice
 from .display import Display
 from .errors import InputError, ServerError
@@ -42,6 +43,10 @@ class RunOptions:
     color: bool | None = None
     quiet: bool = False
     verbose: bool = False
+    human: str | None = None  # --human NAME: a seat for this run only
+    human_full_name: str | None = None
+    human_input: Path | None = None  # the human turns from a file instead of the terminal
+    human_timeout: float | None = None
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -70,6 +75,7 @@ def execute(options: RunOptions) -> int:
         out_dir = run_directory(options.resume)
     else:
         table = load_table(options.table, options.config, flags=flags)
+        table = human.seat(table, options.human, options.human_full_name)
         out_dir = options.out or default_out_dir(table.directory)
     lock = RunLock(out_dir)
     try:
@@ -83,10 +89,12 @@ def execute(options: RunOptions) -> int:
             offline = options.offline or recorded_offline or not table.settings.base_url
         else:
             offline = options.offline or not table.settings.base_url
+        source = human.open_source(table, options.human_input)  # no terminal: an Error now
+        seat = human.Seat(source, timeout=options.human_timeout) if source else None
         display = Display(color=options.color, quiet=options.quiet, verbose=options.verbose)
         recorded = resume is not None and bool(resume["run"].get("offline"))
         forced = options.offline or (recorded and bool(table.settings.base_url))
-        return _execute(table, resume, out_dir, offline, display, forced)
+        return _execute(table, resume, out_dir, offline, display, forced, seat)
     finally:
         lock.release()
 
@@ -98,6 +106,7 @@ def _execute(
     offline: bool,
     display: Display,
     forced: bool,
+    seat: human.Seat | None = None,
 ) -> int:
     again = f"python -m roundtable --resume {shlex.quote(str(out_dir))}"
     server = None
@@ -120,7 +129,8 @@ def _execute(
         )
         selector = Selector(clients.selector) if clients.selector else None
         discussion = Discussion(table, clients.personas, display, out_dir, offline=offline,
-                                summary_client=clients.table, selector=selector)  # fmt: skip
+                                summary_client=clients.table, selector=selector,
+                                seat=seat)  # fmt: skip
         if resume is not None:
             display.notice(
                 f"roundtable: resuming {out_dir} after turn {len(resume['turns'])} "

@@ -113,6 +113,10 @@ def build_clients(
 
     personas = {}
     for p in table.personas:
+        if p.human:
+            # A person has no model; the table's endpoint counts their words' tokens.
+            personas[p.name] = client(default_url, s.model, s.api_key_env)
+            continue
         url = default_url if offline else (p.base_url or default_url)
         model = p.model or (s.model if url == default_url else None)
         personas[p.name] = client(url, model, p.api_key_env or s.api_key_env)

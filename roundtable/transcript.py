@@ -44,10 +44,16 @@ class Turn:
     # resume hands the moderator again instead of asking.
     chosen_by: str = ""
     selection: str | None = None
+    # A person's turn (human.py), and whom they handed the floor to with /ask, which a
+    # resume hands the moderator again. Left out of model turns' records.
+    human: bool = False
+    handoff: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL record for this turn."""
         record = {"type": "turn", **asdict(self)}
+        if not self.human:
+            del record["human"], record["handoff"]
         record["guards"] = list(self.guards)
         if self.entry_tokens is not None:
             record["entry_tokens"] = list(self.entry_tokens)

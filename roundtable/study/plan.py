@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..human import has_human
 from ..personas import load_personas
 from ..prompts import Prompts
 from ..table import Table, load_table
@@ -119,6 +120,12 @@ def _build(experiment: Experiment, run: PlannedRun, flags: dict[str, Any]) -> Ta
                 personas=personas,
                 task=task,
                 prompts=Prompts(table.directory, task, personas),
+            )
+        if has_human(table):
+            # A study runs unattended, many runs at once: nobody can type.
+            raise InputError(
+                'participants: a human seat ("human": true) cannot take part in a study; '
+                "remove it, or join the table with roundtable run"
             )
     except InputError as exc:
         raise InputError(f"{experiment.path}: condition {run.label()}: {exc}") from None
