@@ -31,6 +31,9 @@ examples:
   python -m roundtable --turns 20 --seed 7             # longer, reproducible
   python -m roundtable --base-url http://localhost:8000/v1 --model my-model
   python -m roundtable check                           # validate the table, no model calls
+  python -m roundtable --human Zoe                     # take a seat at the table yourself
+  python -m roundtable metrics outputs/*               # measure finished runs
+  python -m roundtable study examples/layouts.yaml     # many runs, compared
 
 settings precedence: flag > environment (ROUNDTABLE_<NAME>, OPENAI_BASE_URL) > roundtable.yaml
 > default. The API key is read from the variable named by api_key_env (OPENAI_API_KEY);
