@@ -106,13 +106,9 @@ class StudyRunner:
         run_dir = self.out / "runs" / run.id
         jsonl = run_dir / "transcript.jsonl"
         if jsonl.is_file():
-            if any(r.get("type") == "turn" for r in read_records(jsonl)):
-                flags = {} if where.offline else {"base_url": where.url}
-                return load_run(run_dir, flags)
-            # Stopped before its first turn: nothing to keep, so start afresh (a resume
-            # from the opening alone does not rebuild the introductions' prompt).
-            jsonl.unlink()
-            (run_dir / "transcript.md").unlink(missing_ok=True)
+            # Recorded before (interrupted or failed, even before its first turn): resume.
+            flags = {} if where.offline else {"base_url": where.url}
+            return load_run(run_dir, flags)
         table = self.tables.table(run)
         s = table.settings
         model = s.model if "model" in self.experiment.factors else (where.spec.model or s.model)
