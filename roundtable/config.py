@@ -6,7 +6,7 @@ import json
 import os
 import re
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -399,9 +399,14 @@ def api_key(settings: Settings, env: Mapping[str, str] | None = None) -> str:
     return env.get(settings.api_key_env) or PLACEHOLDER_API_KEY
 
 
-def offline_notice(settings: Settings, forced: bool, url: str) -> str:
+def offline_notice(settings: Settings, forced: bool, url: str, own: Sequence[str] = ()) -> str:
     """What to say when running on the built-in dummy model at `url`."""
     where = f"using the built-in offline dummy model at {url}"
+    if own:
+        return (
+            f"roundtable: no table server configured; {where} for the table "
+            f"({', '.join(own)}: their own endpoint)"
+        )
     if forced and settings.base_url:
         return (
             f"roundtable: --offline overrides the configured base URL "

@@ -25,6 +25,7 @@ from .table import (
     default_out_dir,
     load_run,
     load_table,
+    own_endpoints,
     run_directory,
 )
 from .transcript import RunLock
@@ -86,15 +87,15 @@ def execute(options: RunOptions) -> int:
                       "turns); nothing to resume")  # fmt: skip
                 return 0
             recorded_offline = bool(resume["run"].get("offline")) and "base_url" not in flags
-            offline = options.offline or recorded_offline or not table.settings.base_url
         else:
-            offline = options.offline or not table.settings.base_url
+            recorded_offline = False
+        # Everyone on the dummy model: --offline, or a resumed run that was offline.
+        everyone = options.offline or recorded_offline
         source = human.open_source(table, options.human_input)  # no terminal: an Error now
         seat = human.Seat(source, timeout=options.human_timeout) if source else None
         display = Display(color=options.color, quiet=options.quiet, verbose=options.verbose)
-        recorded = resume is not None and bool(resume["run"].get("offline"))
-        forced = options.offline or (recorded and bool(table.settings.base_url))
-        return _execute(table, resume, out_dir, offline, display, forced, seat)
+        forced = options.offline or (recorded_offline and bool(table.settings.base_url))
+        return _execute(table, resume, out_dir, everyone, display, forced, seat)
     finally:
         lock.release()
 
@@ -103,11 +104,15 @@ def _execute(
     table: Table,
     resume: dict[str, Any] | None,
     out_dir: Path,
-    offline: bool,
+    everyone: bool,
     display: Display,
     forced: bool,
     seat: human.Seat | None = None,
 ) -> int:
+    # The table's endpoint is the dummy model with --offline or when none is configured;
+    # personas with their own base_url keep it unless everyone is sent offline.
+    offline = everyone or not table.settings.base_url
+    own = [] if everyone else own_endpoints(table)
     again = f"python -m roundtable --resume {shlex.quote(str(out_dir))}"
     server = None
     clients: Clients | None = None
@@ -120,15 +125,22 @@ def _execute(
 
             server = BackgroundServer()
             url = server.base_url
-            display.notice(offline_notice(table.settings, forced, url))
+            display.notice(offline_notice(table.settings, forced, url, own))
         else:
             assert table.settings.base_url is not None
             url = table.settings.base_url
         clients = build_clients(
-            table, url, offline=offline, notice=display.notice, debug=display.debug
+            table,
+            url,
+            offline=offline,
+            everyone=everyone,
+            notice=display.notice,
+            debug=display.debug,
         )
         selector = Selector(clients.selector) if clients.selector else None
-        discussion = Discussion(table, clients.personas, display, out_dir, offline=offline,
+        # A run is recorded offline only when no turn went to a real server.
+        all_dummy = offline and not own
+        discussion = Discussion(table, clients.personas, display, out_dir, offline=all_dummy,
                                 summary_client=clients.table, selector=selector,
                                 seat=seat)  # fmt: skip
         if resume is not None:

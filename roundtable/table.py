@@ -85,18 +85,26 @@ def build_clients(
     default_url: str,
     *,
     offline: bool = False,
+    everyone: bool | None = None,
     env: Mapping[str, str] | None = None,
     notice: Callable[[str], None] | None = None,
     debug: Callable[[str], None] | None = None,
 ) -> Clients:
-    """A client per persona and the table's; personas that share an endpoint share a client."""
+    """A client per persona and the table's; personas that share an endpoint share a client.
+
+    `offline`: `default_url` is the built-in dummy model. `everyone` (default: `offline`):
+    personas' and the selector's own endpoints go there too, as with --offline; without
+    it a persona's own `base_url` is kept when only the table has no server.
+    """
     s = table.settings
+    everyone = offline if everyone is None else everyone
     shared: dict[tuple[str, str | None, str], ChatClient] = {}
 
     def client(url: str, model: str | None, key_env: str) -> ChatClient:
         key = (url, model, key_env)
         if key not in shared:
-            secret = "offline" if offline else api_key(replace(s, api_key_env=key_env), env)
+            dummy = offline and url == default_url
+            secret = "offline" if dummy else api_key(replace(s, api_key_env=key_env), env)
             shared[key] = ChatClient(
                 url,
                 secret,
@@ -117,15 +125,24 @@ def build_clients(
             # A person has no model; the table's endpoint counts their words' tokens.
             personas[p.name] = client(default_url, s.model, s.api_key_env)
             continue
-        url = default_url if offline else (p.base_url or default_url)
+        url = default_url if everyone else (p.base_url or default_url)
         model = p.model or (s.model if url == default_url else None)
         personas[p.name] = client(url, model, p.api_key_env or s.api_key_env)
     selector = None
     if s.speaker_selection == "llm":
-        url = default_url if offline else (s.selector_base_url or default_url)
+        url = default_url if everyone else (s.selector_base_url or default_url)
         selector = client(url, s.selector_model or (s.model if url == default_url else None),
                           s.api_key_env)  # fmt: skip
     return Clients(personas, client(default_url, s.model, s.api_key_env), selector)
+
+
+def own_endpoints(table: Table) -> list[str]:
+    """Who has an endpoint of their own: personas with a `base_url`, and the llm selector."""
+    own = [p.name for p in table.personas if p.base_url and not p.human]
+    s = table.settings
+    if s.speaker_selection == "llm" and s.selector_base_url:
+        own.append("the speaker selector")
+    return own
 
 
 def default_out_dir(table_dir: Path) -> Path:

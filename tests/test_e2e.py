@@ -195,3 +195,26 @@ def test_moderator_lines_and_introductions_are_recorded_for_transcript_md(table,
     assert ("moderator", "Moderator") in entries[5:]
     md = (tmp_path / "o" / "transcript.md").read_text()
     assert "Welcome to our roundtable" in md and "block by block" in md
+
+
+def test_a_personas_own_server_is_used_when_the_table_has_none(dummy, table, tmp_path, capsys):
+    # With no table base_url the table falls back to the dummy model, but a persona that
+    # names its own server must still be answered by it (it was silently replaced).
+    server = dummy(model="dara-model")
+    with (table / "participants" / "role4.yaml").open("a") as f:
+        f.write(f"\nbase_url: {server.base_url}\n")
+    recs = run(table, tmp_path / "o", "--turns", "8", "--seed", "3")
+    assert "Dara: their own endpoint" in capsys.readouterr().err
+    turns = [r for r in recs if r["type"] == "turn"]
+    models = {t["speaker"]: t["model"] for t in turns}
+    assert models["Dara"] == "dara-model"
+    assert {m for s, m in models.items() if s != "Dara"} == {"markov-dummy"}
+    assert recs[0]["offline"] is False  # not every turn came from the dummy model
+
+
+def test_offline_sends_a_personas_own_server_to_the_dummy_too(dummy, table, tmp_path):
+    with (table / "participants" / "role4.yaml").open("a") as f:
+        f.write("\nbase_url: http://127.0.0.1:9/v1\n")
+    recs = run(table, tmp_path / "o", "--offline", "--turns", "4", "--seed", "3")
+    assert {r["model"] for r in recs if r["type"] == "turn"} == {"markov-dummy"}
+    assert recs[0]["offline"] is True
