@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 from . import __version__, metrics
 from .config import DECLARATIONS, Declaration, redact_url
 from .errors import InputError, RoundtableError
-from .session import RunOptions, execute
+from .session import RunOptions, execute, silence_stdout
 from .study import command as study
 from .table import Table, load_table
 
@@ -297,6 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("roundtable: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        silence_stdout()  # `roundtable check | head -1`: the reader has what it wanted
+        return 0
 
 
 def main_exit() -> None:

@@ -55,7 +55,8 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
+    """Send the rest of stdout to /dev/null once its reader has gone (`| head`)."""
     # The reader went away (`| head`): send the rest, and the interpreter's final
     # flush, to /dev/null instead of failing again on exit.
     try:
@@ -150,7 +151,7 @@ def _execute(
             )
         result = discussion.run(resume)
     except BrokenPipeError:
-        _silence_stdout()  # recorded as interrupted: `--resume` carries on
+        silence_stdout()  # recorded as interrupted: `--resume` carries on
         return 0
     except KeyboardInterrupt:
         saved = (out_dir / "transcript.jsonl").exists()

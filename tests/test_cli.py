@@ -1,12 +1,18 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from roundtable.cli import display_width, main, parse_args
 from roundtable.config import DECLARATIONS
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def error_line(capsys) -> str:
@@ -200,3 +206,19 @@ def test_the_readme_example_is_what_the_program_prints(table):
     for line in map(same, expected):
         head = line.removesuffix("...").rstrip()
         assert any(x.startswith(head) if line.endswith("...") else x == line for x in printed), line
+
+
+@pytest.mark.parametrize("command", [["check"], ["study", "x.yaml", "--dry-run"]], ids=str)
+def test_a_reader_that_goes_away_is_not_a_traceback(table, command):
+    # `roundtable check | head -1`: the pipe closes before everything is written.
+    (table / "x.yaml").write_text("name: x\ntable: .\nfactors: {layout: [shared, chat]}\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "roundtable", *command],
+        cwd=table, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err
