@@ -101,7 +101,7 @@ def test_unreachable_server_error_names_the_url(dummy):
     with pytest.raises(ServerError) as exc:
         ask(client)
     assert str(exc.value).startswith("http://127.0.0.1:9/v1: unreachable after 2 attempts (")
-    assert str(exc.value).endswith("; start the server or check --base-url")
+    assert str(exc.value).endswith("; start the server or check the base URL")
     assert "sk-secret" not in str(exc.value) and exc.value.resumable
 
 
@@ -136,6 +136,19 @@ def test_each_retry_is_reported_and_counted_and_a_long_wait_is_announced():
     assert notices == [f"roundtable: {root}/v1 asked to wait 1 s (HTTP 429); waiting"]
     assert len(lines) == 2 and "HTTP 500 (boom); retry 1 of 4 in 0.0" in lines[0]
     assert lines[1].endswith("HTTP 429 (slow down); retry 2 of 4 in 1.00 s")
+
+
+def test_a_slow_retry_is_said_without_verbose():
+    # A server that fails slowly, or a long backoff, must not be minutes of silence.
+    script = [(500, {"error": {"message": "boom"}}, {}), (200, sse("Hi."), {})]
+    notices, lines = [], []
+    with serve({CHAT: script}) as (root, _):
+        client = ChatClient(root + "/v1", "x", "m", 10, retry_wait=1.5, notice=notices.append,
+                            debug=lines.append)  # fmt: skip
+        client.retrier._sleep = lambda s: None  # the wait is what matters, not its time
+        assert ask(client).text == "Hi."
+    assert len(notices) == 1 and "HTTP 500 (boom); retry 1 of 4 in " in notices[0]
+    assert lines == []
 
 
 def test_layout_changes_are_reasks_not_failures(dummy):

@@ -94,8 +94,8 @@ def test_classify_table(case):
                   "key this server accepts"),
         (404, ROOT, "http://gpu:8000: not found (HTTP 404) (Not Found); OpenAI-compatible "
                     "servers answer under /v1: try http://gpu:8000/v1"),
-        (404, V1, "http://gpu:8000/v1: not found (HTTP 404) (Not Found); check --model and the "
-                  "base URL"),
+        (404, V1, "http://gpu:8000/v1: not found (HTTP 404) (Not Found); check the model name "
+                  "and the base URL"),
     ],
     ids=["401-names-key-env", "404-suggests-v1", "404-with-v1"],
 )  # fmt: skip
@@ -109,7 +109,7 @@ def test_give_up_messages_say_the_fix(status, endpoint, expected):
         ("tls", GIVE_UP, "TLS (https) handshake failed (bad record); the server may speak "
                          "plain HTTP: try http://gpu:8000/v1", False),
         ("connect", RETRY, "unreachable after 3 attempts (bad record); start the server or "
-                           "check --base-url", True),
+                           "check the base URL", True),
         ("timeout", RETRY, "no answer within the timeout after 3 attempts; raise --timeout",
          True),
         ("garbled", RETRY, "not a chat completion after 3 attempts (bad record)", True),

@@ -57,7 +57,7 @@ def test_a_down_endpoint_is_found_by_probe():
     url = f"http://127.0.0.1:{free_port()}/v1"
     error = probe_error(url, model="m", retries=1)
     assert str(error).startswith(f"{url}: unreachable after 2 attempts")
-    assert str(error).endswith("start the server or check --base-url") and error.resumable
+    assert str(error).endswith("start the server or check the base URL") and error.resumable
 
 
 @pytest.mark.parametrize(

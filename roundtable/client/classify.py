@@ -128,7 +128,7 @@ def classify(status: int, message: str, headers: Mapping[str, str], endpoint: En
         )
     if status == 404:
         path = urlsplit(endpoint.where).path.rstrip("/")
-        fix = "check --model and the base URL"
+        fix = "check the model name and the base URL"
         if not path.endswith("/v1"):
             fix = f"OpenAI-compatible servers answer under /v1: try {endpoint.where.rstrip('/')}/v1"
         return Action(GIVE_UP, "not found (HTTP 404)", message, fix, status, resumable=False)
@@ -162,5 +162,5 @@ def classify_failure(kind: str, detail: str, endpoint: Endpoint) -> Action:
             RETRY, "no answer within the timeout", fix="raise --timeout or check the server"
         )
     if kind == "garbled":
-        return Action(RETRY, "an answer that is not a chat completion", detail, "check --base-url")
-    return Action(RETRY, "unreachable", detail, "start the server or check --base-url")
+        return Action(RETRY, "an answer that is not a chat completion", detail, "check the base URL")
+    return Action(RETRY, "unreachable", detail, "start the server or check the base URL")

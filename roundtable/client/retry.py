@@ -75,6 +75,7 @@ class Retrier:
         requests = failures = reasks = 0
         while True:
             requests += 1
+            started = time.monotonic()
             try:
                 return send(), requests
             except StatusError as exc:
@@ -106,8 +107,12 @@ class Retrier:
             if wait is None:
                 wait = self.backoff(failures)
             said = f" ({action.detail})" if action.detail else ""
-            self._debug(
+            line = (
                 f"roundtable: {where}: {action.problem}{said}; retry {failures} of "
                 f"{self.retries} in {wait:.2f} s"
             )
+            # Quick retries stay quiet (-v shows them); a slow one is said, so a server
+            # that does not answer is never a long silence.
+            slow = wait >= 1 or time.monotonic() - started >= 1
+            (self._notice if slow and action.kind != WAIT else self._debug)(line)
             self._sleep(wait)
