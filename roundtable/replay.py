@@ -29,8 +29,10 @@ def announcements(plan: TurnPlan, previous: Phase | None) -> list[Announcement]:
         lines.append(("wrap_up", None, None))
     elif plan.phase is Phase.SUMMARY:
         lines.append(("summary", None, plan.speaker))
-    if plan.invited and not plan.new_topic:
-        lines.append(("invite", None, plan.speaker))  # a quiet participant, by name
+    if plan.invited and not plan.new_topic and plan.phase is not Phase.WRAP_UP:
+        # A quiet participant, by name; in the wrap-up everyone has been asked for
+        # closing remarks, and "Let's hear another voice" would contradict it.
+        lines.append(("invite", None, plan.speaker))
     return lines
 
 

@@ -177,3 +177,22 @@ def test_a_run_stopped_before_its_first_turn_resumes_with_its_opening(table, tmp
         return [(r["speaker"], r["text"], r["prompt_tokens"]) for r in recs if r["type"] == "turn"]
 
     assert turns(tmp_path / "cut") == turns(tmp_path / "full")
+
+
+@pytest.mark.parametrize(
+    "phase,previous,expected",
+    [
+        ("discussion", "discussion", [("invite", None, "Ben")]),
+        ("wrap_up", "discussion", [("wrap_up", None, None)]),
+        ("wrap_up", "wrap_up", []),
+    ],
+    ids=["discussion-invites-by-name", "wrap-up-asks-everyone", "later-wrap-up-turn"],
+)
+def test_the_moderator_invites_by_name_only_before_the_wrap_up(phase, previous, expected):
+    # "Please give your closing remarks" then "Let's hear another voice" contradicted itself.
+    from roundtable.moderator import Phase, TurnPlan
+    from roundtable.replay import announcements
+
+    plan = TurnPlan(index=9, speaker="Ben", phase=Phase(phase), topic="Q?", topic_index=0,
+                    new_topic=False, ask=None, turns_left=2, reason="invited")  # fmt: skip
+    assert announcements(plan, Phase(previous)) == expected
