@@ -81,12 +81,12 @@ def _finals() -> list[str]:
 
 
 # -- mermaid ------------------------------------------------------------------------------
+_MERMAID_CODES = {"#": "#35;", "<": "#lt;", ">": "#gt;", '"': "#quot;", ";": "#59;", ":": "#58;"}
+
+
 def _mermaid_text(text: str) -> str:
-    # Mermaid's entity codes; '#' first, since the others start with it.
-    for char, code in (("#", "#35;"), ("<", "#lt;"), (">", "#gt;"), ('"', "#quot;"),
-                       (";", "#59;"), (":", "#58;")):  # fmt: skip
-        text = text.replace(char, code)
-    return text
+    # Mermaid's entity codes, character by character (a code's own '#' and ';' stay).
+    return "".join(_MERMAID_CODES.get(char, char) for char in text)
 
 
 def to_mermaid(settings: Settings | None = None) -> str:
