@@ -104,9 +104,11 @@ def chat_examples(
 def to_chat_jsonl(
     run_dir: Path, *, completed_only: bool = False, drop_guarded: bool = False
 ) -> str:
-    """The chat examples as JSON lines (UTF-8, one example a line)."""
+    """The chat examples as JSON lines, one example a line."""
     examples = chat_examples(run_dir, completed_only=completed_only, drop_guarded=drop_guarded)
-    return "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples)
+    # ASCII JSON: model text reaches the terminal with -o -, and a raw C1 control or bidi
+    # override in it would act there; as \u escapes it is inert and decodes the same.
+    return "".join(json.dumps(e) + "\n" for e in examples)
 
 
 def render(

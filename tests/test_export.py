@@ -58,6 +58,20 @@ def test_chat_jsonl_is_exactly_what_the_server_received(dummy, table, tmp_path, 
     assert (max(assistants) > 1) is (layout == "chat")  # own earlier turns, in chat only
 
 
+def test_older_transcripts_without_entry_counts_export_the_same(dummy, table, tmp_path, capsys):
+    server = dummy(context_window=800)
+    run(table, tmp_path / "o", server, *FOLDING)
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "o"), "-f", "chat-jsonl", "-o", "-"]) == 0
+    before = capsys.readouterr().out
+    jsonl = tmp_path / "o" / "transcript.jsonl"
+    old = [{k: v for k, v in r.items() if k != "entry_tokens"} for r in read_records(jsonl)]
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in old))
+    server.close()  # nothing is asked: the counts are estimated, and no request needs them
+    assert main(["export", str(tmp_path / "o"), "-f", "chat-jsonl", "-o", "-"]) == 0
+    assert capsys.readouterr().out == before and before.isascii()
+
+
 def test_a_human_seat_is_left_out_and_the_models_requests_still_match(dummy, table, tmp_path):
     server = dummy(record=True)
     said = tmp_path / "zoe.txt"
