@@ -12,6 +12,7 @@ from roundtable.export import chat_examples
 from roundtable.markdown import to_markdown
 from roundtable.transcript import read_records
 
+CAFE = "Le café est fermé. Naïve façades cost más. The café opens at noon, Ben.\n" * 20
 FOLDING = ["--turns", "18", "--context-window", "800", "--max-tokens", "60"]
 
 
@@ -59,8 +60,8 @@ def test_chat_jsonl_is_exactly_what_the_server_received(dummy, table, tmp_path, 
 
 
 def test_older_transcripts_without_entry_counts_export_the_same(dummy, table, tmp_path, capsys):
-    server = dummy(context_window=800)
-    run(table, tmp_path / "o", server, *FOLDING)
+    server = dummy(context_window=800, corpus=CAFE)
+    assert any(r["type"] == "fold" for r in run(table, tmp_path / "o", server, *FOLDING))
     capsys.readouterr()
     assert main(["export", str(tmp_path / "o"), "-f", "chat-jsonl", "-o", "-"]) == 0
     before = capsys.readouterr().out
@@ -69,7 +70,9 @@ def test_older_transcripts_without_entry_counts_export_the_same(dummy, table, tm
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in old))
     server.close()  # nothing is asked: the counts are estimated, and no request needs them
     assert main(["export", str(tmp_path / "o"), "-f", "chat-jsonl", "-o", "-"]) == 0
-    assert capsys.readouterr().out == before and before.isascii()
+    assert capsys.readouterr().out == before
+    # ASCII JSON, so model text cannot act on a terminal; it decodes to the words as said.
+    assert before.isascii() and "café" in before.encode().decode("unicode_escape")
 
 
 def test_a_human_seat_is_left_out_and_the_models_requests_still_match(dummy, table, tmp_path):
