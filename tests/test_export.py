@@ -12,7 +12,6 @@ from roundtable.export import chat_examples
 from roundtable.markdown import to_markdown
 from roundtable.transcript import read_records
 
-CAFE = "Le café est fermé. Naïve façades cost más. The café opens at noon, Ben.\n" * 20
 FOLDING = ["--turns", "18", "--context-window", "800", "--max-tokens", "60"]
 
 
@@ -60,7 +59,9 @@ def test_chat_jsonl_is_exactly_what_the_server_received(dummy, table, tmp_path, 
 
 
 def test_older_transcripts_without_entry_counts_export_the_same(dummy, table, tmp_path, capsys):
-    server = dummy(context_window=800, corpus=CAFE)
+    context = table / "task" / "context.txt"
+    context.write_text(context.read_text() + "\nThe panel meets at the café.\n")
+    server = dummy(context_window=800)
     assert any(r["type"] == "fold" for r in run(table, tmp_path / "o", server, *FOLDING))
     capsys.readouterr()
     assert main(["export", str(tmp_path / "o"), "-f", "chat-jsonl", "-o", "-"]) == 0
