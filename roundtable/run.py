@@ -229,7 +229,7 @@ class Discussion:
                                    messages=sent)  # fmt: skip
             return room.prompt_tokens if room.exact else None
 
-        def compose(attempt: int) -> Any:
+        def compose(attempt: int) -> TurnRequest:
             return self.request(plan, attempt, own)
 
         known = Known(self._said.grams, self._prompt_grams(plan.speaker),
