@@ -43,8 +43,9 @@ def check_sent(examples: list[dict], records: list[dict], received: list[dict]) 
         (["--layout", "shared", *FOLDING], True),
         (["--layout", "chat", *FOLDING], True),
         (["--layout", "chat", *FOLDING, "--fold-summary", "model"], True),
+        (["--layout", "shared", "--turns", "6", "--speaker-selection", "llm"], False),
     ],
-    ids=["shared", "shared-folded", "chat-folded", "chat-model-summaries"],
+    ids=["shared", "shared-folded", "chat-folded", "chat-model-summaries", "llm-selector"],
 )
 def test_chat_jsonl_is_exactly_what_the_server_received(dummy, table, tmp_path, extra, folds):
     server = dummy(record=True, context_window=800 if folds else 32768)
