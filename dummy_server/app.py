@@ -268,8 +268,12 @@ class _Faults:
             return self._rng.randrange(n)
 
 
-def create_app(config: ServerConfig | Mapping[str, Any] | None = None) -> Flask:
-    """Create the dummy server's Flask app."""
+def create_app(
+    config: ServerConfig | Mapping[str, Any] | None = None,
+    received: list[dict[str, Any]] | None = None,
+) -> Flask:
+    """Create the dummy server's Flask app; `received`, if given, gets the JSON body of every
+    chat request, in arrival order (tests compare it with what a client meant to send)."""
     if config is None:
         config = ServerConfig()
     elif not isinstance(config, ServerConfig):
@@ -370,6 +374,8 @@ def create_app(config: ServerConfig | Mapping[str, Any] | None = None) -> Flask:
 
     def _chat() -> Response:
         body = _read_json()
+        if received is not None:
+            received.append(body)
         req = _parse_chat(body, cfg.quirks)
         if cfg.fail_rate and faults.draw() < cfg.fail_rate:
             if faults.draw() < 0.5:

@@ -26,9 +26,13 @@ class BackgroundServer:
         host: str = "127.0.0.1",
         port: int = 0,
         quiet: bool = True,
+        record: bool = False,
     ) -> None:
+        """`record`: keep every chat request's JSON body in `received` (off by default: a
+        long offline run would hold all its prompts in memory)."""
         handler = _QuietHandler if quiet else WSGIRequestHandler
-        app = create_app(config)
+        self.received: list[dict[str, Any]] = []
+        app = create_app(config, self.received if record else None)
         # Bind the socket ourselves: werkzeug calls sys.exit() when a bind fails,
         # and callers need an OSError they can turn into a clean message.
         family = socket.AF_INET6 if ":" in host else socket.AF_INET

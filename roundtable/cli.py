@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__, metrics
+from . import __version__, export, graph, metrics
 from .config import DECLARATIONS, Declaration, redact_url
 from .errors import InputError, RoundtableError
 from .session import RunOptions, execute, silence_stdout
@@ -34,16 +34,18 @@ examples:
   python -m roundtable --human Zoe                     # take a seat at the table yourself
   python -m roundtable metrics outputs/*               # measure finished runs
   python -m roundtable study examples/layouts.yaml     # many runs, compared
+  python -m roundtable export outputs/RUN --format md  # a run as Markdown (or html, chat-jsonl)
+  python -m roundtable graph --format svg              # the moderator's state machine
 
 settings precedence: flag > environment (ROUNDTABLE_<NAME>, OPENAI_BASE_URL) > roundtable.yaml
 > default. The API key is read from the variable named by api_key_env (OPENAI_API_KEY);
 without one a placeholder is sent, which local servers accept.
 
-commands: run (the default; `run` may be left out), check, metrics, study, report (see
-`roundtable <command> --help`).
+commands: run (the default; `run` may be left out), check, metrics, study, report, export,
+graph (see `roundtable <command> --help`).
 """
 
-COMMANDS = ("run", "check", "metrics", "study", "report")
+COMMANDS = ("run", "check", "metrics", "study", "report", "export", "graph")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -155,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_table_args(check)
     metrics.add_metrics_parser(sub)
     study.add_parsers(sub)
+    export.add_parser(sub)
+    graph.add_parser(sub, _add_table_args)
     return parser  # fmt: skip
 
 
@@ -243,7 +247,7 @@ def _unknown_command(word: str) -> InputError:
     hint = f"; for a table directory, pass --table {word}" if Path(word).is_dir() else ""
     return InputError(
         f"{word}: unknown command; the commands are run (the default), check, metrics, "
-        f"study and report{hint}"
+        f"study, report, export and graph{hint}"
     )
 
 
@@ -274,7 +278,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                 )
         if resume.name == "transcript.jsonl" or resume.is_file():
             args.resume = resume.parent  # the run is the directory that holds the transcript
-    if getattr(args, "table", "") is None:
+    if getattr(args, "table", "") is None and args.command != "graph":  # graph: settings if any
         args.table = Path(".")
     return args
 
@@ -290,6 +294,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return metrics.main(args)
         if args.command in ("study", "report"):
             return study.main_study(args) if args.command == "study" else study.main_report(args)
+        if args.command == "export":
+            return export.main(args)
+        if args.command == "graph":
+            return graph.main(args, _flags(args))
         return _run(args)
     except RoundtableError as exc:
         print(f"Error: {exc}", file=sys.stderr)

@@ -73,12 +73,15 @@ def replay(
     opening: Callable[[], list[tuple[str, str, str]]],
     say: Callable[[Announcement], str],
     jsonl: Path,
+    before_turn: Callable[[TurnPlan, dict[str, Any]], None] | None = None,
 ) -> Replayed:
     """Replay `records` (all of a transcript's, in order) into `moderator` and `budget`.
 
     `opening()` gives the entries before turn 0 (speaker, text, kind); `say` renders a
     moderator line. Fold records count only when their turn was recorded after them (a
-    fold of a turn that never finished is done again by the resumed run).
+    fold of a turn that never finished is done again by the resumed run). `before_turn`
+    sees each turn's plan and record where the turn's request was built (its moderator
+    lines and folds applied, its reply not yet added): exports rebuild requests there.
     """
     done = Replayed(None, 0, 0, 0, set())
     pending: list[Fold] = []
@@ -90,7 +93,7 @@ def replay(
         elif kind == "resume":
             pending = []  # folds of a turn the interrupted session never finished
         elif kind == "turn":
-            _turn(rec, number, moderator, budget, opening, say, pending, done, jsonl)
+            _turn(rec, number, moderator, budget, opening, say, pending, done, jsonl, before_turn)
             pending = []
             number += 1
     return done
@@ -106,6 +109,7 @@ def _turn(
     folds: list[Fold],
     done: Replayed,
     jsonl: Path,
+    before_turn: Callable[[TurnPlan, dict[str, Any]], None] | None,
 ) -> None:
     # Under speaker_selection llm the selector's recorded answer is handed over again.
     plan = moderator.plan(rec.get("selection") if moderator.wants_selection() else None)
@@ -131,14 +135,16 @@ def _turn(
             if fold.window:
                 budget.window = fold.window  # the window it made room in (maybe learned)
             budget.shared.apply(fold)
+    except (ValueError, KeyError, TypeError):
+        raise _mismatch(jsonl, number) from None
+    if before_turn is not None:
+        before_turn(plan, rec)
+    try:
         budget.entry(plan.speaker, rec["text"], "turn", counts.next())
         if not counts.finished():
             raise ValueError("fewer entries than recorded counts")
     except (ValueError, KeyError, TypeError):
-        raise InputError(
-            f"{jsonl}: turn {number}: its recorded entries or folds do not match the run; "
-            "was the transcript edited? Start a new run instead"
-        ) from None
+        raise _mismatch(jsonl, number) from None
     moderator.record(rec["text"], rec.get("handoff"))
     done.previous = plan.phase
     done.turns += 1
@@ -146,3 +152,10 @@ def _turn(
     done.completion_tokens += int(rec.get("completion_tokens") or 0)
     if not rec.get("human"):
         done.sources.add(str(rec.get("tokens_source", "usage")))
+
+
+def _mismatch(jsonl: Path, number: int) -> InputError:
+    return InputError(
+        f"{jsonl}: turn {number}: its recorded entries or folds do not match the run; "
+        "was the transcript edited? Start a new run instead"
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from .markdown import to_markdown
 from .metrics import leak_sources
 from .moderator import Moderator, Phase, TurnPlan
 from .replay import Announcement, Replayed, announcements, replay
-from .request import build_request, chat_message_count, own_part
+from .request import TurnRequest, build_request, chat_message_count, own_part
 from .selector import Selector
 from .table import Table
 from .transcript import TranscriptWriter, Turn, read_records
@@ -179,7 +179,33 @@ class Discussion:
                                 "chooses this turn's speaker")  # fmt: skip
         return choice
 
+    def replay_records(
+        self,
+        records: Sequence[dict[str, Any]],
+        before_turn: Callable[[TurnPlan, dict[str, Any]], None] | None = None,
+    ) -> Replayed:
+        """Rebuild the moderator and the shared transcript from a transcript's records, with
+        no model or tokenizer call (see replay.replay for `before_turn`)."""
+        jsonl = self.out_dir / "transcript.jsonl"
+        return replay(records, self.moderator, self.budget, self._opening, self._line, jsonl,
+                      before_turn)  # fmt: skip
+
     # -- one turn ---------------------------------------------------------------------
+    def request(self, plan: TurnPlan, attempt: int = 0, own: str | None = None) -> TurnRequest:
+        """The request of attempt `attempt` of a planned model turn, from the shared
+        transcript as it stands (exports call it during a replay); `own`: the speaker's
+        part, if already rendered."""
+        persona = self.personas[plan.speaker]
+        if own is None:
+            own = own_part(self.prompts, persona, plan, self.settings.layout)
+        system = self.system
+        if self.settings.layout == "chat":
+            system = f"{self.system}\n\n{self.prompts.persona(persona)}"
+        return build_request(plan=plan, persona=persona, settings=self.settings,
+                             system=system, transcript=self.budget.shared, own=own,
+                             names=self.names, counts=self.moderator.counts,
+                             attempt=attempt)  # fmt: skip
+
     def _take_turn(self, plan: TurnPlan, selection: str | None = None) -> Turn:
         persona = self.personas[plan.speaker]
         if persona.human:
@@ -192,9 +218,6 @@ class Discussion:
         client = self.clients[plan.speaker]
         layout = self.settings.layout
         own = own_part(self.prompts, persona, plan, layout)
-        system = self.system
-        if layout == "chat":
-            system = f"{self.system}\n\n{self.prompts.persona(persona)}"
         source = persona.source or persona.name
 
         def fit() -> int | None:
@@ -206,11 +229,8 @@ class Discussion:
                                    messages=sent)  # fmt: skip
             return room.prompt_tokens if room.exact else None
 
-        def compose(attempt: int) -> Any:
-            return build_request(plan=plan, persona=persona, settings=self.settings,
-                                 system=system, transcript=self.budget.shared, own=own,
-                                 names=self.names, counts=self.moderator.counts,
-                                 attempt=attempt)  # fmt: skip
+        def compose(attempt: int) -> TurnRequest:
+            return self.request(plan, attempt, own)
 
         known = Known(self._said.grams, self._prompt_grams(plan.speaker),
                       self._others[plan.speaker], self._forms[plan.speaker])  # fmt: skip
@@ -299,7 +319,7 @@ class Discussion:
             # The recorded window, so folds happen where they happened before.
             self.budget.window = resume["run"].get("context_window") or self._find_window()
             records = resume.get("records") or [resume["run"], *resume["turns"]]
-            done = replay(records, self.moderator, self.budget, self._opening, self._line, jsonl)
+            done = self.replay_records(records)
         self.display.set_colors(self.names, assign_colors([p.color for p in self.table.personas]))
         self._writer = writer = TranscriptWriter(jsonl)
         status, error = "failed", ""

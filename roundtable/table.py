@@ -199,9 +199,12 @@ def _with_credentials(persona: Persona, directory: Path, jsonl: Path) -> Persona
     return replace(persona, base_url=same.base_url)
 
 
-def load_run(run_dir: Path, flags: Mapping[str, Any]) -> tuple[Table, dict[str, Any]]:
+def load_run(
+    run_dir: Path, flags: Mapping[str, Any], *, credentials: bool = True
+) -> tuple[Table, dict[str, Any]]:
     """Rebuild a recorded run's table from its transcript (not from the files, which may
-    have changed since). Returns the table and {"run", "turns", "status", "records"}."""
+    have changed since). Returns the table and {"run", "turns", "status", "records"}.
+    `credentials=False` (a replay that calls no endpoint) leaves masked URLs as recorded."""
     run_dir = run_directory(run_dir)
     jsonl = run_dir / "transcript.jsonl"
     records = read_records(jsonl)
@@ -221,14 +224,15 @@ def load_run(run_dir: Path, flags: Mapping[str, Any]) -> tuple[Table, dict[str, 
     for key, raw in flags.items():
         values[key] = check(key, from_string(key, raw) if isinstance(raw, str) else raw, f"--{key}")
     settings = Settings(**values)
-    if _masked(settings.base_url) and "base_url" not in flags:
+    if credentials and _masked(settings.base_url) and "base_url" not in flags:
         raise InputError(
             f"{jsonl}: the run's base_url held credentials, which are not recorded; "
             "pass --base-url again"
         )
     source = f"{jsonl}: participants"
     personas = tuple(Persona.from_dict(p, source=source) for p in run["participants"])
-    personas = tuple(_with_credentials(p, Path(run["table"]), jsonl) for p in personas)
+    if credentials:
+        personas = tuple(_with_credentials(p, Path(run["table"]), jsonl) for p in personas)
     task = Task(questions=tuple(run["questions"]), **run["task"])
     directory = Path(run["table"])
     prompts = Prompts(directory, task, personas, sources=run["prompts"])

@@ -22,11 +22,12 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
 
 @pytest.fixture
 def dummy() -> Iterator[Callable[..., BackgroundServer]]:
-    """Start dummy servers on ephemeral loopback ports: dummy(fail_rate=0.3, ...)."""
+    """Start dummy servers on ephemeral loopback ports: dummy(fail_rate=0.3, ...);
+    dummy(record=True) keeps the chat requests' bodies in `server.received`."""
     servers: list[BackgroundServer] = []
 
-    def start(**config: Any) -> BackgroundServer:
-        server = BackgroundServer(config)
+    def start(record: bool = False, **config: Any) -> BackgroundServer:
+        server = BackgroundServer(config, record=record)
         servers.append(server)
         return server
 

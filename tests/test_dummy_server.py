@@ -498,3 +498,16 @@ def test_cli_port_in_use_is_one_clean_error(dummy, capsys):
     assert server_main(["--port", str(busy.port), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("Error: 127.0.0.1:") and "--port" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("record", [True, False], ids=["recording", "not-recording"])
+def test_recording_keeps_every_chat_body_in_order_only_when_asked(dummy, record):
+    server = dummy(record=record, fail_rate=1.0, seed=1)  # failed requests are recorded too
+    for n in (1, 2):
+        status, _, _ = post(
+            server, "/v1/chat/completions", json.dumps({"messages": MSGS, "seed": n})
+        )
+        assert status in (429, 500)
+    post(server, "/tokenize", json.dumps({"prompt": "not a chat"}))
+    expected = [{"messages": MSGS, "seed": 1}, {"messages": MSGS, "seed": 2}]
+    assert server.received == (expected if record else [])
