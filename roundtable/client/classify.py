@@ -162,5 +162,6 @@ def classify_failure(kind: str, detail: str, endpoint: Endpoint) -> Action:
             RETRY, "no answer within the timeout", fix="raise --timeout or check the server"
         )
     if kind == "garbled":
-        return Action(RETRY, "an answer that is not a chat completion", detail, "check the base URL")
+        problem = "an answer that is not a chat completion"
+        return Action(RETRY, problem, detail, "check the base URL")
     return Action(RETRY, "unreachable", detail, "start the server or check the base URL")
