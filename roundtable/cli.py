@@ -50,8 +50,25 @@ COMMANDS = ("run", "check", "metrics", "study", "report", "export", "graph")
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        # One clean line instead of argparse's usage dump.
-        raise InputError(f"{message}; see --help")
+        # One clean line instead of argparse's usage dump, with a guess for a typo.
+        raise InputError(f"{message}{self._guess(message)}; see --help")
+
+    def _guess(self, message: str) -> str:
+        if not message.startswith("unrecognized arguments: "):
+            return ""
+        # Unknown words are reported by the top parser: look in the commands' options too.
+        parsers = [self, *(
+            sub for a in self._actions if isinstance(a, argparse._SubParsersAction)
+            for sub in a.choices.values()
+        )]  # fmt: skip
+        known = sorted({
+            o for p in parsers for a in p._actions for o in a.option_strings if o.startswith("--")
+        })  # fmt: skip
+        for word in message.split(": ", 1)[1].split():
+            close = difflib.get_close_matches(word.split("=")[0], known, n=1, cutoff=0.75)
+            if word.startswith("--") and close:
+                return f' (did you mean "{close[0]}"?)'
+        return ""
 
 
 def _help(d: Declaration) -> str:
@@ -245,6 +262,8 @@ def _unknown_command(word: str) -> InputError:
     if close:
         return InputError(f'{word}: unknown command; did you mean "{close[0]}"?')
     hint = f"; for a table directory, pass --table {word}" if Path(word).is_dir() else ""
+    if word == "help":
+        hint = "; for help, use --help (or <command> --help)"
     return InputError(
         f"{word}: unknown command; the commands are run (the default), check, metrics, "
         f"study, report, export and graph{hint}"

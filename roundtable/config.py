@@ -246,6 +246,10 @@ def _declare() -> dict[str, Declaration]:
 DECLARATIONS: dict[str, Declaration] = _declare()
 SETTING_NAMES = tuple(DECLARATIONS)
 # Settings a persona file may set for itself (validated by the same rules).
+# Persona fields that are not settings, so a misplaced one in roundtable.yaml is named
+# as such (tests/test_personas.py checks they are Persona fields).
+PERSONA_ONLY = ("name", "full_name", "prompt", "creativity", "talkativeness", "color",
+                "introduction")  # fmt: skip
 PERSONA_SETTINGS = tuple(d.name for d in DECLARATIONS.values() if d.persona)
 # Sampling parameters sent only when set (by the table or a persona).
 SAMPLING = tuple(d.name for d in DECLARATIONS.values() if d.sampling)
@@ -329,9 +333,10 @@ def _from_yaml(path: Path) -> dict[str, Any]:
     values = {}
     for key, value in data.items():
         if key not in DECLARATIONS:
-            raise InputError(
-                f"{path}: unknown setting {describe(key)}{suggest(str(key), SETTING_NAMES)}"
-            )
+            where = suggest(str(key), SETTING_NAMES)
+            if not where and key in PERSONA_ONLY:
+                where = f"; {key} is a persona field: set it in a file in participants/"
+            raise InputError(f"{path}: unknown setting {describe(key)}{where}")
         values[key] = check(key, value, f'{path}: "{key}"', quote_hint(str(path), key, value))
     return values
 
@@ -386,10 +391,12 @@ def _fit_wrap_up(settings: Settings, sources: Mapping[str, tuple[int, str, str]]
         # turns was set more strongly (e.g. --turns 1 over the default or the file's
         # wrap-up): it wins, as precedence says, so the wrap-up shrinks to fit.
         return replace(settings, wrap_up_turns=settings.turns)
+    fix = f"lower {wrap_up[2]} to {settings.turns} or raise {turns[2]}"
+    if wrap_up[0] < 3:  # not a flag: one can still override it
+        fix = f"add --wrap-up-turns {settings.turns}, {fix}"
     raise InputError(
         f"{wrap_up[1]}: wrap_up_turns ({settings.wrap_up_turns}) must not exceed turns "
-        f"({settings.turns}); add --wrap-up-turns {settings.turns}, lower {wrap_up[2]} or "
-        f"raise {turns[2]}"
+        f"({settings.turns}); {fix}"
     )
 
 

@@ -52,6 +52,8 @@ class Persona:
     @classmethod
     def from_dict(cls, data: Any, source: str = "persona") -> Persona:
         """Validate a parsed persona document; errors name the source and field."""
+        if data is None:
+            raise InputError(f"{source}: the file is empty; a persona needs name, prompt, ...")
         if not isinstance(data, dict):
             raise InputError(f"{source}: expected a mapping of fields, got {describe(data)}")
         known = [f for f in cls.__dataclass_fields__ if f != "source"]

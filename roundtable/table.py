@@ -45,6 +45,8 @@ def load_table(
     flags: Mapping[str, Any] | None = None,
 ) -> Table:
     """Load and validate everything a run needs, before any model call."""
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"{directory}: is a file, not a table directory; pass --table DIR")
     if not directory.is_dir():
         raise InputError(f"{directory}: table directory not found; pass --table DIR")
     if config_file is not None and not config_file.is_file():

@@ -76,7 +76,10 @@ def test_unreachable_server_exits_1(table, capsys):
     argv = ["--table", str(table), "--base-url", url, "--model", "m", "--out", str(table / "o")]
     assert main([*argv, "--retries", "2", "--retry-wait", "0.01"]) == 1
     line = error_line(capsys)
-    assert line.startswith(f"Error: {url}: unreachable after 3 attempts") and "--base-url" in line
+    assert (
+        line.startswith(f"Error: {url}: unreachable after 3 attempts")
+        and "check the base URL" in line
+    )
     # Every endpoint is probed before turn 1: nothing was started, so nothing is left.
     assert "resume" not in line and not (table / "o").exists()
 
@@ -222,3 +225,21 @@ def test_a_reader_that_goes_away_is_not_a_traceback(table, command):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0, err
     assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["--turnz", "5"], 'unrecognized arguments: --turnz 5 (did you mean "--turns"?); see'),
+        (["help"], "help: unknown command; the commands are"),
+        (["--table", "README.md"], "README.md: is a file, not a table directory; pass --table"),
+    ],
+    ids=["flag-typo", "help-word", "table-is-a-file"],
+)
+def test_common_mistakes_get_a_pointed_error(argv, expected, capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error: ") and expected in err and err.count("\n") == 1
+    if argv == ["help"]:
+        assert "use --help" in err

@@ -174,14 +174,14 @@ def test_a_wrap_up_set_more_weakly_than_turns_shrinks_to_fit(tmp_path, yaml_text
     "yaml_text,env,flags,message",
     [
         ("", {}, {"turns": "3", "wrap_up_turns": "5"},
-         "^--wrap-up-turns: wrap_up_turns \\(5\\) must not exceed turns \\(3\\); add "
-         "--wrap-up-turns 3, lower --wrap-up-turns or raise --turns$"),
+         "^--wrap-up-turns: wrap_up_turns \\(5\\) must not exceed turns \\(3\\); lower "
+         "--wrap-up-turns to 3 or raise --turns$"),
         ("wrap_up_turns: 5\nturns: 3\n", {}, {},
          "roundtable.yaml: wrap_up_turns \\(5\\) .*; add --wrap-up-turns 3, lower "
-         "wrap_up_turns in roundtable.yaml or raise turns in roundtable.yaml$"),
+         "wrap_up_turns in roundtable.yaml to 3 or raise turns in roundtable.yaml$"),
         ("turns: 3\n", {"ROUNDTABLE_WRAP_UP_TURNS": "5"}, {},
          "^ROUNDTABLE_WRAP_UP_TURNS: .*; add --wrap-up-turns 3, lower ROUNDTABLE_WRAP_UP_TURNS "
-         "or raise turns in roundtable.yaml$"),
+         "to 3 or raise turns in roundtable.yaml$"),
     ],
     ids=["flags", "yaml", "env"],
 )  # fmt: skip
@@ -234,3 +234,9 @@ def test_text_that_yaml_reads_as_a_number_gets_a_quoting_hint(tmp_path):
     with pytest.raises(InputError, match='"model": must be a model name.*got 2024; YAML reads it '
                        'as 2024: put the text in quotes, e.g. model: "2024"$'):  # fmt: skip
         load_settings(tmp_path, env={})
+
+
+def test_a_persona_field_in_the_settings_file_is_named_as_one(tmp_path):
+    (tmp_path / "roundtable.yaml").write_text("color: red\n")
+    with pytest.raises(InputError, match=r'"color"; color is a persona field: set it in a file'):
+        load_settings(tmp_path)

@@ -189,3 +189,17 @@ def test_persona_settings_are_persona_fields_checked_by_the_settings_rules(tmp_p
     assert set(PERSONA_SETTINGS) <= set(Persona.__dataclass_fields__)
     with pytest.raises(InputError, match='a.json: "top_p": must be a number from 0 to 1'):
         Persona.from_dict({**GOOD, "top_p": 7}, source="a.json")
+
+
+def test_persona_only_names_persona_fields_that_are_not_settings():
+    from roundtable.config import DECLARATIONS, PERSONA_ONLY
+    from roundtable.personas import Persona
+
+    assert set(PERSONA_ONLY) <= set(Persona.__dataclass_fields__)
+    assert not set(PERSONA_ONLY) & set(DECLARATIONS)
+
+
+def test_an_empty_persona_file_says_so(tmp_path):
+    (tmp_path / "x.yaml").write_text("")
+    with pytest.raises(InputError, match=r"x.yaml: the file is empty"):
+        load_personas(tmp_path)
