@@ -43,6 +43,9 @@ without one a placeholder is sent, which local servers accept.
 
 commands: run (the default; `run` may be left out), check, metrics, study, report, export,
 graph (see `roundtable <command> --help`).
+
+exit codes: 0 done; 1 a server or run failure (the transcript is kept: --resume goes on);
+2 a mistake in a file, a flag or the command line; 130 interrupted (Ctrl-C).
 """
 
 COMMANDS = ("run", "check", "metrics", "study", "report", "export", "graph")
@@ -170,7 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="pass a human turn when nothing is typed within S seconds",
     )
-    check = sub.add_parser("check", help="validate a table and summarise it, without model calls")
+    check = sub.add_parser(
+        "check",
+        help="validate a table and summarise it, without model calls",
+        description="Load and validate a table (personas, task, prompts, settings) as a run "
+        "would, render every template once, and summarise it: participants, questions, "
+        "turns and endpoints. No model is called. Exit 2 with an Error: line on a mistake.",
+    )
     _add_table_args(check)
     metrics.add_metrics_parser(sub)
     study.add_parsers(sub)

@@ -335,7 +335,13 @@ def add_metrics_parser(sub: Any) -> None:
         description="Measure finished runs: one column per run, or --json. Definitions: "
         'README, "Measuring a discussion".',
     )
-    p.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="run directories")
+    p.add_argument(
+        "runs",
+        nargs="+",
+        type=Path,
+        metavar="RUN_DIR",
+        help="run directories (or their transcript.jsonl files)",
+    )
     p.add_argument("--json", action="store_true", help="print the figures as JSON (a list)")
 
 
