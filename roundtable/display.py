@@ -216,9 +216,13 @@ class Display:
         self._line_open = self._in_turn = self._reprefix = False
 
     def abort_turn(self, reason: str = "") -> None:
-        """A turn's stream broke: end its line, and say why (a notice) if given."""
+        """A turn's attempt is dropped: mark what was shown of it, and say why if given."""
         self._sanitizer = StreamSanitizer()
-        if self._line_open:
+        if self._in_turn and not self.quiet:
+            # Its text is already on screen: say it does not count (a re-ask follows).
+            mark = self._paint("[discarded]", Style.DIM)
+            self._write(f"{' ' if self._line_open else ''}{mark}\n")
+        elif self._line_open:
             self._write("\n")
         self._line_open = self._in_turn = self._reprefix = False
         if reason:

@@ -123,3 +123,20 @@ def test_quiet_shows_only_the_result_and_verbose_adds_debug(quiet, verbose, expe
     d.result("result")
     d.debug("debug")
     assert err.getvalue() == expected
+
+
+def test_a_dropped_attempt_is_marked_discarded_before_the_re_ask():
+    # Its text was streamed already; without a mark it read like a turn that counted.
+    out, err = io.StringIO(), io.StringIO()
+    d = Display(out, err)
+    d.set_colors(["Ann"], ["red"])
+    d.begin_turn("Ann")
+    d.text("Background: a recited prompt")
+    d.abort_turn("the reply recited its instructions; asking again")
+    d.begin_turn("Ann")
+    d.text("A real reply.")
+    d.end_turn()
+    assert out.getvalue() == (
+        "Ann: Background: a recited prompt [discarded]\nAnn: A real reply.\n\n"
+    )
+    assert err.getvalue() == "roundtable: the reply recited its instructions; asking again\n"
