@@ -16,6 +16,7 @@ from .errors import InputError, RoundtableError
 from .session import RunOptions, execute
 from .study import command as study
 from .table import Table, load_table
+from .view import command as view_command
 
 _DESCRIPTION = """\
 Simulate a roundtable discussion between LLM personas.
@@ -34,16 +35,17 @@ examples:
   python -m roundtable --human Zoe                     # take a seat at the table yourself
   python -m roundtable metrics outputs/*               # measure finished runs
   python -m roundtable study examples/layouts.yaml     # many runs, compared
+  python -m roundtable view                            # watch outputs/ in a browser
 
 settings precedence: flag > environment (ROUNDTABLE_<NAME>, OPENAI_BASE_URL) > roundtable.yaml
 > default. The API key is read from the variable named by api_key_env (OPENAI_API_KEY);
 without one a placeholder is sent, which local servers accept.
 
-commands: run (the default; `run` may be left out), check, metrics, study, report (see
+commands: run (the default; `run` may be left out), check, metrics, study, report, view (see
 `roundtable <command> --help`).
 """
 
-COMMANDS = ("run", "check", "metrics", "study", "report")
+COMMANDS = ("run", "check", "metrics", "study", "report", "view")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -155,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_table_args(check)
     metrics.add_metrics_parser(sub)
     study.add_parsers(sub)
+    view_command.add_parser(sub)
     return parser  # fmt: skip
 
 
@@ -243,7 +246,7 @@ def _unknown_command(word: str) -> InputError:
     hint = f"; for a table directory, pass --table {word}" if Path(word).is_dir() else ""
     return InputError(
         f"{word}: unknown command; the commands are run (the default), check, metrics, "
-        f"study and report{hint}"
+        f"study, report and view{hint}"
     )
 
 
@@ -288,6 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(load_table(args.table, args.config, flags=_flags(args)))
         if args.command == "metrics":
             return metrics.main(args)
+        if args.command == "view":
+            return view_command.main(args)
         if args.command in ("study", "report"):
             return study.main_study(args) if args.command == "study" else study.main_report(args)
         return _run(args)

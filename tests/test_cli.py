@@ -103,7 +103,7 @@ def test_help_and_version(capsys):
         (
             ["hello"],
             "Error: hello: unknown command; the commands are run (the default), check, "
-            "metrics, study and report",
+            "metrics, study, report and view",
         ),
     ],
     ids=["check", "run", "far"],
