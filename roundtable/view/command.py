@@ -63,7 +63,11 @@ def main(args: argparse.Namespace) -> int:
             "can read these transcripts",
             file=sys.stderr,
         )
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class _Quiet(WSGIRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            pass  # a line per page and per stream would bury the one line that matters
 
     from .app import create_app
 
@@ -81,7 +85,9 @@ def main(args: argparse.Namespace) -> int:
             f"{args.host}:{args.port}: cannot listen ({exc.strerror or exc}); "
             "pick another port with --port"
         ) from None
-    server = make_server(args.host, args.port, app, threaded=True, fd=sock.fileno())
+    server = make_server(
+        args.host, args.port, app, threaded=True, request_handler=_Quiet, fd=sock.fileno()
+    )
     server.daemon_threads = True  # type: ignore[attr-defined]  # live streams end with us
     port = server.socket.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host
