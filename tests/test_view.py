@@ -259,3 +259,62 @@ def test_every_view_asset_is_packaged():
     view = REPO / "roundtable" / "view"
     files = [p.relative_to(view) for d in ("templates", "static") for p in (view / d).iterdir()]
     assert files and all(any(f.match(p) for p in patterns) for f in files)
+
+
+@pytest.mark.parametrize(
+    "host,loopback",
+    [("127.0.0.1", True), ("127.8.0.1", True), ("::1", True), ("localhost", True),
+     ("0.0.0.0", False), ("::", False), ("192.168.1.5", False), ("example.org", False)],
+    ids=["v4", "v4-range", "v6", "name", "any", "any-v6", "lan", "other-name"],
+)  # fmt: skip
+def test_only_loopback_addresses_count_as_loopback(host, loopback):
+    from roundtable.view.command import is_loopback
+
+    assert is_loopback(host) is loopback
+
+
+def test_view_of_a_missing_directory_is_one_error_line(tmp_path, capsys):
+    from roundtable.cli import main
+
+    assert main(["view", str(tmp_path / "nope")]) == 2
+    assert capsys.readouterr().err == f"Error: {tmp_path / 'nope'}: not a directory; pass the " \
+        "directory that holds the runs\n"  # fmt: skip
+    assert main(["view"]) == 2  # the default, outputs/, does not exist yet either
+    assert "Error: outputs: not a directory" in capsys.readouterr().err
+
+
+def test_view_on_a_port_in_use_warns_off_loopback_and_fails_in_one_line(tmp_path, capsys):
+    import socket
+
+    from roundtable.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["view", str(tmp_path), "--host", "0.0.0.0", "--port", str(port)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("roundtable: warning: serving on 0.0.0.0: anyone who can reach")
+    assert err[1:] == [f"Error: 0.0.0.0:{port}: cannot listen (Address already in use); "
+                       "pick another port with --port"]  # fmt: skip
+
+
+def test_roundtable_view_serves_a_run_directory_given_as_the_root(tmp_path):
+    import subprocess
+    import sys
+    import urllib.request
+
+    run = _run(tmp_path)
+    command = [sys.executable, "-m", "roundtable", "view", str(run), "--port", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline() if server.stdout else ""
+        url = re.search(r"at (http://127\.0\.0\.1:\d+/) \(Ctrl-C", line)[1]
+        index = urllib.request.urlopen(url, timeout=5).read().decode()
+        assert '<a href="/run/.">.</a>' in index
+        page = urllib.request.urlopen(url + "run/", timeout=5).read().decode()
+        assert "Hello there." in page and 'data-events="/events/."' in page
+    finally:
+        server.terminate()
+        server.wait()
+    assert server.stderr is not None and server.stderr.read() == ""  # no line per request
