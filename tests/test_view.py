@@ -318,3 +318,17 @@ def test_roundtable_view_serves_a_run_directory_given_as_the_root(tmp_path):
         server.terminate()
         server.wait()
     assert server.stderr is not None and server.stderr.read() == ""  # no line per request
+
+
+def test_the_diagram_slot_takes_trusted_markup_and_escapes_a_plain_string(tmp_path):
+    from markupsafe import Markup
+
+    run = _run(tmp_path)
+    svg = '<svg id="moderator-diagram"><text>start</text></svg>'
+    assert svg in standalone_html(run, diagram_svg=Markup(svg))
+    assert "&lt;svg" in standalone_html(run, diagram_svg=svg)  # type: ignore[arg-type]
+    assert 'class="diagram"' not in standalone_html(run)
+    seen = []
+    app = create_app(tmp_path, diagram=lambda record: seen.append(record) or Markup(svg))
+    assert svg in app.test_client().get("/run/outputs/2026-11-20T10-00-00").text
+    assert seen[0]["settings"] == {"seed": 7}  # the run's own record: its settings
