@@ -107,6 +107,10 @@ def test_a_live_run_updates_in_place_in_colour_with_details_and_no_script_runs(
         assert page.evaluate("window.__notReloaded") is True  # updated without a reload
         assert page.locator("#items > .turn").count() == _turns(run) == 9
         assert page.locator("#turn-count").text_content() == "9"
+        ids = "Array.from(document.querySelectorAll('#items > .item')).map(e => e.id)"
+        fresh = browser.new_page()
+        fresh.goto(f"{viewer.url}/run/live")  # headers went above their questions live too
+        assert page.evaluate(ids) == fresh.evaluate(ids) and fresh.locator("h2.topic").count() > 1
 
         colours: dict[str, set[str]] = {}
         for who in page.locator("#items > .turn .who").all():

@@ -60,7 +60,10 @@ def follow(
         yield _event("end", {"status": str(builder.end.get("status"))}, offset)
         return
     while True:
-        size = path.stat().st_size if path.exists() else 0
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:  # moved away mid-run: wait for it to come back
+            size = 0
         if size < offset:  # the file was cut back (a torn tail dropped): start that line again
             offset = size
         if size > offset:
