@@ -332,3 +332,11 @@ def test_the_diagram_slot_takes_trusted_markup_and_escapes_a_plain_string(tmp_pa
     app = create_app(tmp_path, diagram=lambda record: seen.append(record) or Markup(svg))
     assert svg in app.test_client().get("/run/outputs/2026-11-20T10-00-00").text
     assert seen[0]["settings"] == {"seed": 7}  # the run's own record: its settings
+
+
+def test_the_index_notices_a_writer_that_died_even_when_the_transcript_did_not_change(tmp_path):
+    run = write_run(tmp_path / "a", [run_record(), turn(0, "Ben", "x")], lock_pid=os.getpid())
+    client = create_app(tmp_path).test_client()
+    assert "status-running" in client.get("/").text
+    (run / ".lock").write_text("999999999")  # its pid is gone now
+    assert "status-stopped" in client.get("/").text

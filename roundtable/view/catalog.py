@@ -4,6 +4,7 @@ without following links out of it, and summarised for the index and study pages.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -104,8 +105,11 @@ class Catalog:
         key = (stat.st_size, stat.st_mtime_ns)
         with self._lock:
             cached = self._cache.get(path)
-        if cached and cached[0] == key and cached[1].status != "running":
-            return cached[1]
+        if cached and cached[0] == key:
+            if cached[1].status not in ("running", "stopped"):
+                return cached[1]
+            # Unchanged but unfinished: only whether its writer still lives may differ.
+            return dataclasses.replace(cached[1], status=status_of(path, None))
         records, _ = read_from(path / TRANSCRIPT)
         builder = Builder()
         for record in records:
