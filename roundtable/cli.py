@@ -16,6 +16,7 @@ from .errors import InputError, RoundtableError
 from .session import RunOptions, execute, silence_stdout
 from .study import command as study
 from .table import Table, load_table
+from .view import command as view_command
 
 _DESCRIPTION = """\
 Simulate a roundtable discussion between LLM personas.
@@ -36,19 +37,20 @@ examples:
   python -m roundtable study examples/layouts.yaml     # many runs, compared
   python -m roundtable export outputs/RUN --format md  # a run as Markdown (or html, chat-jsonl)
   python -m roundtable graph --format svg              # the moderator's state machine
+  python -m roundtable view                            # watch outputs/ in a browser
 
 settings precedence: flag > environment (ROUNDTABLE_<NAME>, OPENAI_BASE_URL) > roundtable.yaml
 > default. The API key is read from the variable named by api_key_env (OPENAI_API_KEY);
 without one a placeholder is sent, which local servers accept.
 
 commands: run (the default; `run` may be left out), check, metrics, study, report, export,
-graph (see `roundtable <command> --help`).
+graph, view (see `roundtable <command> --help`).
 
 exit codes: 0 done; 1 a server or run failure (the transcript is kept: --resume goes on);
 2 a mistake in a file, a flag or the command line; 130 interrupted (Ctrl-C).
 """
 
-COMMANDS = ("run", "check", "metrics", "study", "report", "export", "graph")
+COMMANDS = ("run", "check", "metrics", "study", "report", "export", "graph", "view")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -185,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_parsers(sub)
     export.add_parser(sub)
     graph.add_parser(sub, _add_table_args)
+    view_command.add_parser(sub)
     return parser  # fmt: skip
 
 
@@ -275,7 +278,7 @@ def _unknown_command(word: str) -> InputError:
         hint = "; for help, use --help (or <command> --help)"
     return InputError(
         f"{word}: unknown command; the commands are run (the default), check, metrics, "
-        f"study, report, export and graph{hint}"
+        f"study, report, export, graph and view{hint}"
     )
 
 
@@ -320,6 +323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(load_table(args.table, args.config, flags=_flags(args)))
         if args.command == "metrics":
             return metrics.main(args)
+        if args.command == "view":
+            return view_command.main(args)
         if args.command in ("study", "report"):
             return study.main_study(args) if args.command == "study" else study.main_report(args)
         if args.command == "export":

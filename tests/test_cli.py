@@ -112,7 +112,7 @@ def test_help_and_version(capsys):
         (
             ["hello"],
             "Error: hello: unknown command; the commands are run (the default), check, "
-            "metrics, study, report, export and graph",
+            "metrics, study, report, export, graph and view",
         ),
     ],
     ids=["check", "run", "far"],

@@ -163,3 +163,22 @@ def test_mistakes_are_one_error_line(table, tmp_path, capsys, argv, message):
                  if a not in ("nowhere",) else a for a in argv]) == 2  # fmt: skip
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("Error: ") and message in err[0]
+
+
+def test_html_is_one_self_contained_page_with_every_turn_and_the_diagram(table, tmp_path):
+    import html
+    import re
+
+    out = tmp_path / "o"
+    argv = ["--table", str(table), "--offline", "--turns", "5", "--out", str(out), "-q"]
+    assert main(argv) == 0
+    assert main(["export", str(out)]) == 0  # html is the default
+    page = (out / "transcript.html").read_text()
+    turns = [r for r in read_records(out / "transcript.jsonl") if r["type"] == "turn"]
+    assert len(turns) == 6
+    for t in turns:  # every turn, escaped as the page shows it
+        assert html.escape(t["text"].split("\n")[0], quote=False)[:60] in page
+    assert "<script" not in page.lower() and "<style" in page  # inline CSS, no scripts
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing from the network
+    # The moderator's diagram for this run's settings (5 turns), drawn from TRANSITIONS.
+    assert "<svg" in page and "turns done &lt; 5" in page

@@ -1,0 +1,347 @@
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from _runs import HOSTILE, append, long_run, moderator, run_record, turn, write_run
+
+from roundtable.display import assign_colors
+from roundtable.view import create_app, standalone_html
+from roundtable.view.live import follow
+from roundtable.view.model import CSS_COLORS, Builder, css_color, place, read_lines
+from roundtable.view.render import build
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(tmp_path: Path, *extra: dict, end: bool = True) -> Path:
+    records = [run_record(), moderator("Welcome."), turn(0, "Ben", "Hello there.")]
+    records += list(extra)
+    records += [{"type": "end", "status": "completed"}] if end else []
+    return write_run(tmp_path / "outputs" / "2026-11-20T10-00-00", records)
+
+
+def _kinds(records: list[dict]) -> list[tuple[str, str]]:
+    _, items = build(records)
+    return [(i.kind, str(i.data.get("title") or i.data.get("speaker") or "")) for i in items]
+
+
+@pytest.mark.parametrize(
+    "spec,css",
+    [("bright_cyan", CSS_COLORS["bright_cyan"]), ("#A0b1C2", "#a0b1c2"),
+     ("#a0b1c2; background:url(x)", "#888888"), (None, "#888888"), ("orange", "#888888")],
+    ids=["name", "hex", "injection", "none", "unknown"],
+)  # fmt: skip
+def test_css_color_passes_only_known_names_and_hex(spec, css):
+    assert css_color(spec) == css
+
+
+def test_speakers_get_the_terminals_colours():
+    builder = Builder()
+    builder.feed(run_record())
+    terminal = assign_colors([None, None, "bright_green"])
+    names = ["Amara", "Ben", "Chen"]
+    assert builder.colors == {n: CSS_COLORS[s] for n, s in zip(names, terminal, strict=True)}
+    assert len(set(builder.colors.values())) == 3
+
+
+def test_a_new_topic_heads_the_moderators_announcement_and_phases_get_sections():
+    records = [
+        run_record(), moderator("Welcome."),
+        {"type": "entry", "kind": "introduction", "speaker": "Ben", "text": "Hi."},
+        moderator("First question: who pays?"), turn(0, "Ben", "a"), turn(1, "Amara", "b"),
+        moderator("Next: what first?"),
+        turn(2, "Chen", "c", topic="What first?"), {"type": "fold", "entries": 3},
+        turn(3, "Ben", "d", phase="wrap_up", topic=None), turn(4, "Amara", "e", phase="wrap_up"),
+        {"type": "resume", "turns_done": 5}, turn(5, "Ben", "f", phase="summary", topic=None),
+        {"type": "end", "status": "completed"},
+    ]  # fmt: skip
+    assert _kinds(records) == [
+        ("moderator", "Moderator"), ("entry", "Ben"), ("heading", "Who pays?"),
+        ("moderator", "Moderator"),
+        ("turn", "Ben"), ("turn", "Amara"), ("heading", "What first?"),
+        ("moderator", "Moderator"), ("turn", "Chen"), ("fold", ""), ("heading", "Wrap-up"),
+        ("turn", "Ben"), ("turn", "Amara"), ("resume", ""), ("heading", "Summary"),
+        ("turn", "Ben"), ("end", ""),
+    ]  # fmt: skip
+
+
+def test_place_inserts_before_the_named_item():
+    from roundtable.view.model import Item, Placed
+
+    a, b, c = (Item("turn", i, {}) for i in "abc")
+    assert [i.id for i in place([Placed(a), Placed(b), Placed(c, "b")])] == ["a", "c", "b"]
+
+
+def test_standalone_html_shows_every_turn_with_its_details_and_needs_nothing_else(tmp_path):
+    run = long_run(tmp_path / "run", 25)
+    page = standalone_html(run)
+    assert all(f"Turn {i}: a fairly" in page for i in range(25))
+    assert page.count('<details class="facts">') == 25
+    assert "<style>" in page and "finish_reason" in page and "@media print" in page
+    assert "<script" not in page and "<link" not in page
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing to fetch
+    assert "Content-Security-Policy" in page
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=["script", "img", "links", "markdown"])
+def test_model_text_is_escaped_everywhere(tmp_path, text):
+    people = [{"name": text, "full_name": text, "color": None}]
+    records = [
+        {**run_record(people), "model": text, "questions": [text]}, moderator(text),
+        turn(0, text, text, topic=text, guards=[text], finish_reason=text),
+        {"type": "end", "status": "failed", "error": text},
+    ]  # fmt: skip
+    run = write_run(tmp_path / "run", records)
+    for page in (standalone_html(run), create_app(tmp_path).test_client().get("/run/run").text):
+        body = page.split("<body", 1)[1]
+        assert "onerror=" not in body.replace("onerror=&#34;", "").replace("onerror=x", "")
+        assert not re.search(r"<(script|img|svg|a)\b[^>]*(onerror|onload|javascript:)", body)
+        assert "<script>window" not in body and "&lt;" in body
+
+
+def test_read_lines_leaves_a_partial_last_line_for_later(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"type": "a"}\n{"type": "b"}\n{"type": "c"')
+    lines, offset = read_lines(path)
+    assert [r["type"] for r, _ in lines] == ["a", "b"] and offset == path.read_bytes().rfind(
+        b"\n"
+    ) + 1
+    with path.open("ab") as f:
+        f.write(b"}\n")
+    more, end = read_lines(path, offset)
+    assert [r["type"] for r, _ in more] == ["c"] and end == path.stat().st_size
+
+
+def test_follow_streams_each_new_record_and_reads_only_whats_new(tmp_path, monkeypatch):
+    run = _run(tmp_path, end=False)
+    start = (run / "transcript.jsonl").stat().st_size
+    pending = [
+        moderator("Next: what first?"),
+        turn(1, "Chen", "new <b>words</b>", topic="What first?"),
+        {"type": "end", "status": "completed"},
+    ]
+    reads: list[int] = []
+    import roundtable.view.live as live
+
+    def spy(path, offset=0):
+        reads.append(offset)
+        return read_lines(path, offset)
+
+    monkeypatch.setattr(live, "read_lines", spy)
+
+    def sleep(_):  # each poll, the writer appends one more line
+        if pending:
+            append(run, pending.pop(0))
+
+    events = list(follow(run, start, sleep=sleep, idle_timeout_s=None))
+    assert reads[0] == start and reads == sorted(reads) and len(set(reads)) == len(reads)
+    kinds = [re.search(r"event: (\w+)", e)[1] for e in events if "event:" in e]
+    assert kinds == ["items", "items", "items", "end"]
+    assert '"before": "r3"' in events[2] and "item topic" in events[2]  # above its question
+    assert "new &lt;b&gt;words&lt;/b&gt;" in events[2] and "<b>words" not in events[2]
+
+
+def test_follow_ends_when_the_writer_died_without_an_end_line(tmp_path):
+    run = _run(tmp_path, end=False)
+    (run / ".lock").write_text("999999999")
+    now = [0.0]
+
+    def sleep(s):
+        now[0] += s
+
+    events = list(follow(run, 0, sleep=sleep, clock=lambda: now[0], idle_timeout_s=1.0))
+    assert events[-1].startswith("id:") and '"status": "stopped"' in events[-1]
+
+
+def test_index_lists_runs_newest_first_with_status_turns_model_and_tokens(tmp_path):
+    old = {**run_record(), "started": "2026-01-01T00:00:00+00:00"}
+    write_run(tmp_path / "old", [old, turn(0, "Ben", "x"), {"type": "end", "status": "failed"}])
+    write_run(tmp_path / "live", [run_record(), turn(0, "Ben", "x")], lock_pid=os.getpid())
+    write_run(tmp_path / "dead", [{**run_record(), "started": "2025-01-01"}], lock_pid=999999999)
+    page = create_app(tmp_path).test_client().get("/").text
+    rows = re.findall(r'<a href="/run/(\w+)">.*?status-(\w+)">.*?<td>(\d+)</td><td>(.*?)</td>'
+                      r"<td>(\d+)</td>", page, re.S)  # fmt: skip
+    assert rows == [("live", "running", "1", "markov-dummy", "120"),
+                    ("old", "failed", "1", "markov-dummy", "120"),
+                    ("dead", "stopped", "0", "markov-dummy", "0")]  # fmt: skip
+
+
+def test_a_running_run_page_is_live_and_a_finished_one_is_not(tmp_path):
+    client = create_app(tmp_path).test_client()
+    write_run(tmp_path / "a", [run_record(), turn(0, "Ben", "x")], lock_pid=os.getpid())
+    write_run(
+        tmp_path / "b", [run_record(), turn(0, "Ben", "x"), {"type": "end", "status": "completed"}]
+    )
+    live = client.get("/run/a").text
+    assert 'data-live="true"' in live and 'data-events="/events/a"' in live
+    assert f'data-offset="{(tmp_path / "a" / "transcript.jsonl").stat().st_size}"' in live
+    assert 'data-live="false"' in client.get("/run/b").text
+
+
+def test_the_events_endpoint_pushes_an_appended_turn(tmp_path):
+    run = write_run(tmp_path / "a", [run_record(), turn(0, "Ben", "x")], lock_pid=os.getpid())
+    size = (run / "transcript.jsonl").stat().st_size
+    client = create_app(tmp_path, poll_s=0.01).test_client()
+    response = client.get(f"/events/a?offset={size}", buffered=False)
+    assert response.mimetype == "text/event-stream"
+    chunks = iter(response.response)
+    assert next(chunks).startswith(b"retry:")
+    threading.Timer(0.1, append, (run, turn(1, "Amara", "appended later"))).start()
+    started = time.monotonic()
+    data = next(chunks).decode()
+    assert "appended later" in data and time.monotonic() - started < 2
+    response.close()
+
+
+def test_a_study_page_shows_conditions_progress_table_charts_and_run_links(tmp_path):
+    study = tmp_path / "studies" / "s"
+    write_run(study / "runs" / "r1", [run_record(), {"type": "end", "status": "completed"}])
+    (study / "runs" / "r1" / "study.json").write_text('{"status": "completed"}')
+    (study / "study.json").write_text('{"name": "s", "factors": {"layout": ["shared", "chat"]}, '
+                                      '"runs": 2}')  # fmt: skip
+    (study / "runs.csv").write_text("id,layout,status,turns\nr1,shared,completed,9\n")
+    (study / "metrics.png").write_bytes(b"\x89PNG fake")
+    client = create_app(tmp_path).test_client()
+    page = client.get("/study/studies/s").text
+    assert "<b>layout</b>: shared, chat" in page and "<b>1</b> of <b>2</b> runs" in page
+    assert '<table class="data sortable" id="runs-csv">' in page and "<td>shared</td>" in page
+    assert '<a href="/run/studies/s/runs/r1">r1</a>' in page
+    assert '<img src="/chart/studies/s/metrics.png"' in page and "/static/sort.js" in page
+    assert client.get("/chart/studies/s/metrics.png").data == b"\x89PNG fake"
+    assert "/study/studies/s" in client.get("/").text
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/run/..", "/run/../outside", "/run/%2e%2e/outside", "/run/..%2foutside",
+     "/run/%2Ftmp", "/run//etc", "/run/inside/../../outside", "/run/link", "/run/tlink",
+     "/events/../outside", "/study/../outside", "/chart/../outside/metrics.png",
+     "/chart/inside/../../outside/metrics.png", "/run/inside/transcript.jsonl", "/run/%00"],
+    ids=["dotdot", "dotdot-dir", "encoded-dots", "encoded-slash", "encoded-absolute",
+         "absolute", "climb", "dir-symlink", "transcript-symlink", "events", "study", "chart",
+         "chart-climb", "file", "nul"],
+)  # fmt: skip
+def test_nothing_outside_the_root_is_served(tmp_path, url):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    write_run(outside, [run_record(), turn(0, "Ben", "SECRET")])
+    (outside / "runs").mkdir()
+    (outside / "study.json").write_text("{}")
+    (outside / "metrics.png").write_bytes(b"SECRET")
+    write_run(root / "inside", [run_record(), turn(0, "Ben", "fine")])
+    (root / "link").symlink_to(outside)
+    (root / "tlink").mkdir()
+    (root / "tlink" / "transcript.jsonl").symlink_to(outside / "transcript.jsonl")
+    client = create_app(root).test_client()
+    assert client.get("/run/inside").status_code == 200
+    response = client.get(url, follow_redirects=True)  # `//` is merged by a redirect
+    assert response.status_code == 404 and b"SECRET" not in response.data
+
+
+def test_pages_use_only_local_assets_and_forbid_inline_scripts(tmp_path):
+    _run(tmp_path)
+    client = create_app(tmp_path).test_client()
+    response = client.get("/run/outputs/2026-11-20T10-00-00")
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", response.text)
+    for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', response.text):
+        assert client.get(asset).status_code == 200
+
+
+def test_every_view_asset_is_packaged():
+    pyproject = (REPO / "pyproject.toml").read_text()
+    globs = re.search(r'"roundtable.view" = \[(.*?)\]', pyproject)[1]
+    patterns = re.findall(r'"([^"]+)"', globs)
+    view = REPO / "roundtable" / "view"
+    files = [p.relative_to(view) for d in ("templates", "static") for p in (view / d).iterdir()]
+    assert files and all(any(f.match(p) for p in patterns) for f in files)
+
+
+@pytest.mark.parametrize(
+    "host,loopback",
+    [("127.0.0.1", True), ("127.8.0.1", True), ("::1", True), ("localhost", True),
+     ("0.0.0.0", False), ("::", False), ("192.168.1.5", False), ("example.org", False)],
+    ids=["v4", "v4-range", "v6", "name", "any", "any-v6", "lan", "other-name"],
+)  # fmt: skip
+def test_only_loopback_addresses_count_as_loopback(host, loopback):
+    from roundtable.view.command import is_loopback
+
+    assert is_loopback(host) is loopback
+
+
+def test_view_of_a_missing_directory_is_one_error_line(tmp_path, capsys):
+    from roundtable.cli import main
+
+    assert main(["view", str(tmp_path / "nope")]) == 2
+    assert capsys.readouterr().err == f"Error: {tmp_path / 'nope'}: not a directory; pass the " \
+        "directory that holds the runs\n"  # fmt: skip
+    assert main(["view"]) == 2  # the default, outputs/, does not exist yet either
+    assert "Error: outputs: not a directory" in capsys.readouterr().err
+
+
+def test_view_on_a_port_in_use_warns_off_loopback_and_fails_in_one_line(tmp_path, capsys):
+    import socket
+
+    from roundtable.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["view", str(tmp_path), "--host", "0.0.0.0", "--port", str(port)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("roundtable: warning: serving on 0.0.0.0: anyone who can reach")
+    assert err[1:] == [f"Error: 0.0.0.0:{port}: cannot listen (Address already in use); "
+                       "pick another port with --port"]  # fmt: skip
+
+
+def test_roundtable_view_serves_a_run_directory_given_as_the_root(tmp_path):
+    import subprocess
+    import sys
+    import urllib.request
+
+    run = _run(tmp_path)
+    command = [sys.executable, "-m", "roundtable", "view", str(run), "--port", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline() if server.stdout else ""
+        url = re.search(r"at (http://127\.0\.0\.1:\d+/) \(Ctrl-C", line)[1]
+        index = urllib.request.urlopen(url, timeout=5).read().decode()
+        assert '<a href="/run/.">.</a>' in index
+        page = urllib.request.urlopen(url + "run/", timeout=5).read().decode()
+        assert "Hello there." in page and 'data-events="/events/."' in page
+    finally:
+        server.terminate()
+        server.wait()
+    assert server.stderr is not None and server.stderr.read() == ""  # no line per request
+
+
+def test_the_diagram_slot_takes_trusted_markup_and_escapes_a_plain_string(tmp_path):
+    from markupsafe import Markup
+
+    run = _run(tmp_path)
+    svg = '<svg id="moderator-diagram"><text>start</text></svg>'
+    assert svg in standalone_html(run, diagram_svg=Markup(svg))
+    assert "&lt;svg" in standalone_html(run, diagram_svg=svg)  # type: ignore[arg-type]
+    # Without one, the export draws the moderator's diagram from the transition table.
+    assert 'class="diagram"' in standalone_html(run) and "discussion_turns_left" in standalone_html(
+        run
+    )
+    assert 'class="diagram"' not in create_app(tmp_path).test_client().get(
+        "/run/outputs/2026-11-20T10-00-00").text  # fmt: skip
+    seen = []
+    app = create_app(tmp_path, diagram=lambda record: seen.append(record) or Markup(svg))
+    assert svg in app.test_client().get("/run/outputs/2026-11-20T10-00-00").text
+    assert seen[0]["settings"] == {"seed": 7}  # the run's own record: its settings
+
+
+def test_the_index_notices_a_writer_that_died_even_when_the_transcript_did_not_change(tmp_path):
+    run = write_run(tmp_path / "a", [run_record(), turn(0, "Ben", "x")], lock_pid=os.getpid())
+    client = create_app(tmp_path).test_client()
+    assert "status-running" in client.get("/").text
+    (run / ".lock").write_text("999999999")  # its pid is gone now
+    assert "status-stopped" in client.get("/").text
