@@ -145,7 +145,8 @@ def test_a_study_page_shows_its_charts_and_sorts_its_table(browser, viewer, tmp_
     page = browser.new_page()
     page.goto(viewer.url)
     page.click("text=layouts")
-    assert page.url.endswith("/study/studies/layouts")
+    page.wait_for_url("**/study/studies/layouts")
+    page.wait_for_load_state("load")  # a click waits for the navigation, not the images
     charts = page.locator(".charts img")
     assert charts.count() == 2
     for n in range(2):
@@ -157,7 +158,9 @@ def test_a_study_page_shows_its_charts_and_sorts_its_table(browser, viewer, tmp_
     page.click("#runs-csv th:has-text('seed')")
     assert page.evaluate(seeds) == sorted(page.evaluate(seeds), reverse=True)
     page.locator("#runs-csv tbody a").first.click()
-    assert "/run/studies/layouts/runs/" in page.url and page.locator("#items > .turn").count() == 9
+    page.wait_for_url("**/run/studies/layouts/runs/**")
+    page.wait_for_load_state("load")  # on a loaded machine the DOM may not be there yet
+    assert page.locator("#items > .turn").count() == 9
 
 
 def test_the_html_export_reads_offline_without_scripts(browser, viewer, dummy, table, tmp_path):
