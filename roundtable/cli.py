@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__, metrics
+from . import __version__, metrics, scaffold
 from .config import DECLARATIONS, Declaration, redact_url
 from .errors import InputError, RoundtableError
 from .session import RunOptions, execute
@@ -27,7 +27,8 @@ With no server configured, roundtable runs offline on its built-in Markov dummy 
 
 _EPILOG = """\
 examples:
-  python -m roundtable                                 # this directory, offline dummy model
+  python -m roundtable init mytable --topic "Should our town go car-free?"  # a new table
+  python -m roundtable --table mytable                 # run it, offline dummy model
   python -m roundtable --turns 20 --seed 7             # longer, reproducible
   python -m roundtable --base-url http://localhost:8000/v1 --model my-model
   python -m roundtable check                           # validate the table, no model calls
@@ -39,11 +40,11 @@ settings precedence: flag > environment (ROUNDTABLE_<NAME>, OPENAI_BASE_URL) > r
 > default. The API key is read from the variable named by api_key_env (OPENAI_API_KEY);
 without one a placeholder is sent, which local servers accept.
 
-commands: run (the default; `run` may be left out), check, metrics, study, report (see
-`roundtable <command> --help`).
+commands: run (the default; `run` may be left out), check, init, metrics, study, report
+(see `roundtable <command> --help`).
 """
 
-COMMANDS = ("run", "check", "metrics", "study", "report")
+COMMANDS = ("run", "check", "init", "metrics", "study", "report")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check = sub.add_parser("check", help="validate a table and summarise it, without model calls")
     _add_table_args(check)
+    scaffold.add_parser(sub)
     metrics.add_metrics_parser(sub)
     study.add_parsers(sub)
     return parser  # fmt: skip
@@ -241,9 +243,10 @@ def _unknown_command(word: str) -> InputError:
     if close:
         return InputError(f'{word}: unknown command; did you mean "{close[0]}"?')
     hint = f"; for a table directory, pass --table {word}" if Path(word).is_dir() else ""
+    others = ", ".join(COMMANDS[1:-1])
     return InputError(
-        f"{word}: unknown command; the commands are run (the default), check, metrics, "
-        f"study and report{hint}"
+        f"{word}: unknown command; the commands are run (the default), {others} and "
+        f"{COMMANDS[-1]}{hint}"
     )
 
 
@@ -286,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parse_args(argv)
         if args.command == "check":
             return _check(load_table(args.table, args.config, flags=_flags(args)))
+        if args.command == "init":
+            return scaffold.main(args)
         if args.command == "metrics":
             return metrics.main(args)
         if args.command in ("study", "report"):

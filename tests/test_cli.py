@@ -102,7 +102,7 @@ def test_help_and_version(capsys):
         (["rn", "--turns", "2"], 'Error: rn: unknown command; did you mean "run"?'),
         (
             ["hello"],
-            "Error: hello: unknown command; the commands are run (the default), check, "
+            "Error: hello: unknown command; the commands are run (the default), check, init, "
             "metrics, study and report",
         ),
     ],
