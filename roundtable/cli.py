@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__, metrics, scaffold
+from . import __version__, draft_command, metrics, scaffold
 from .config import DECLARATIONS, Declaration, redact_url
 from .errors import InputError, RoundtableError
 from .session import RunOptions, execute
@@ -29,6 +29,8 @@ _EPILOG = """\
 examples:
   python -m roundtable init mytable --topic "Should our town go car-free?"  # a new table
   python -m roundtable --table mytable                 # run it, offline dummy model
+  python -m roundtable personas draft --table mytable --count 6 --brief "parents of
+      pupils at one school" --vary stance=for,against,undecided   # more personas, drafted
   python -m roundtable --turns 20 --seed 7             # longer, reproducible
   python -m roundtable --base-url http://localhost:8000/v1 --model my-model
   python -m roundtable check                           # validate the table, no model calls
@@ -40,11 +42,11 @@ settings precedence: flag > environment (ROUNDTABLE_<NAME>, OPENAI_BASE_URL) > r
 > default. The API key is read from the variable named by api_key_env (OPENAI_API_KEY);
 without one a placeholder is sent, which local servers accept.
 
-commands: run (the default; `run` may be left out), check, init, metrics, study, report
-(see `roundtable <command> --help`).
+commands: run (the default; `run` may be left out), check, init, personas (draft),
+metrics, study, report (see `roundtable <command> --help`).
 """
 
-COMMANDS = ("run", "check", "init", "metrics", "study", "report")
+COMMANDS = ("run", "check", "init", "personas", "metrics", "study", "report")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -155,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a table and summarise it, without model calls")
     _add_table_args(check)
     scaffold.add_parser(sub)
+    draft_command.add_parsers(sub)
     metrics.add_metrics_parser(sub)
     study.add_parsers(sub)
     return parser  # fmt: skip
@@ -291,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(load_table(args.table, args.config, flags=_flags(args)))
         if args.command == "init":
             return scaffold.main(args)
+        if args.command == "personas":
+            return draft_command.main(args)
         if args.command == "metrics":
             return metrics.main(args)
         if args.command in ("study", "report"):

@@ -6,7 +6,8 @@ import argparse
 import importlib.resources
 import shlex
 import textwrap
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ _FIELD_NOTES = {
     '"I\'m <full_name>.").',
 }
 
-_PERSONA_HEADER = """\
+PERSONA_HEADER = """\
 # A persona: one participant of the roundtable. Edit it, copy it to add another (a table
 # needs at least two, each in its own .yaml, .yml or .json file), or delete it.
 # Files are read in natural order (role2 before role10). Lines starting with # are comments.
@@ -103,6 +104,14 @@ _PERSONA_HEADER = """\
 # frequency_penalty, presence_penalty, seed, extra_body (its own sampling); see the README,
 # "Personas". Check the table with: roundtable check --table DIR
 """
+
+# How an unset optional field is shown (commented out) in a persona file.
+_UNSET_EXAMPLES = {
+    "creativity": "0.7",
+    "talkativeness": "0.5",
+    "color": "bright_blue",
+    "introduction": "I'm ...",
+}
 
 _TASK_NOTES = {
     "context.txt": "The background every participant sees on every turn: the situation, "
@@ -129,7 +138,8 @@ add new arguments.
 """
 
 
-def _comment(text: str, indent: str = "") -> str:
+def comment(text: str, indent: str = "") -> str:
+    """Text as wrapped # comment lines."""
     lines = textwrap.wrap(text, WIDTH - len(indent) - 2, break_on_hyphens=False)
     return "".join(f"{indent}# {line}\n" for line in lines)
 
@@ -140,27 +150,28 @@ def _yaml_value(value: Any) -> str:
     return text.removesuffix("...\n").strip()  # a bare scalar ends its document with ...
 
 
-def persona_yaml(starter: Starter) -> str:
-    """A starter persona file: every field with a comment saying what it does."""
-    fields: dict[str, Any] = {
-        "name": starter.name,
-        "full_name": starter.full_name,
-        "prompt": starter.prompt,
-        "creativity": starter.creativity,
-        "talkativeness": None,  # shown commented out, with its default
-        "color": None,
-        "introduction": starter.introduction,
-    }
-    out = [_PERSONA_HEADER]
-    for key, value in fields.items():
-        out.append("\n" + _comment(_FIELD_NOTES[key]))
-        if key == "prompt":
-            body = textwrap.fill(str(value), WIDTH - 2, break_on_hyphens=False)
-            out.append("prompt: >-\n" + textwrap.indent(body, "  ") + "\n")
-        elif key == "talkativeness":
-            out.append("# talkativeness: 0.5\n")
-        elif key == "color":
-            out.append("# color: bright_blue\n")
+def _folded(value: str) -> str | None:
+    """Text as a folded block (readable, wrapped), or None if YAML would read it back changed."""
+    body = textwrap.fill(value, WIDTH - 2, break_on_hyphens=False, break_long_words=False)
+    block = ">-\n" + textwrap.indent(body, "  ")
+    try:
+        same = yaml.safe_load("x: " + block) == {"x": value}
+    except yaml.YAMLError:
+        same = False
+    return block if same else None
+
+
+def persona_yaml(values: Mapping[str, Any], header: str = PERSONA_HEADER) -> str:
+    """A persona file: every field with a comment saying what it does (unset ones shown
+    commented out), values written so that the loader reads back exactly these."""
+    out = [header]
+    for key, note in _FIELD_NOTES.items():
+        out.append("\n" + comment(note))
+        value = values.get(key)
+        if value is None:
+            out.append(f"# {key}: {_UNSET_EXAMPLES[key]}\n")
+        elif key == "prompt" and isinstance(value, str):
+            out.append(f"{key}: {_folded(value) or _yaml_value(value)}\n")
         else:
             out.append(f"{key}: {_yaml_value(value)}\n")
     return "".join(out)
@@ -176,8 +187,8 @@ def _setting_block(d: Declaration) -> str:
         how.append("A persona file may set its own.")
     example = "null" if d.default is None else _yaml_value(d.default)
     return (
-        _comment(f"{d.help[0].upper()}{d.help[1:]}.")
-        + _comment(" ".join(how))
+        comment(f"{d.help[0].upper()}{d.help[1:]}.")
+        + comment(" ".join(how))
         + f"# {d.name}: {example}\n"
     )
 
@@ -231,7 +242,7 @@ def task_files(topic: str) -> dict[str, str]:
         "summarize_instructions.txt": _SUMMARIZE,
     }
     note = " Lines starting with # are comments: they are not sent to the model."
-    return {name: _comment(_TASK_NOTES[name] + note) + body for name, body in bodies.items()}
+    return {name: comment(_TASK_NOTES[name] + note) + body for name, body in bodies.items()}
 
 
 def _slug(name: str) -> str:
@@ -240,7 +251,9 @@ def _slug(name: str) -> str:
 
 def table_files(personas: int, topic: str) -> dict[str, str]:
     """Every file of a new table, by path relative to its directory."""
-    files = {f"participants/{_slug(s.name)}.yaml": persona_yaml(s) for s in STARTERS[:personas]}
+    files = {
+        f"participants/{_slug(s.name)}.yaml": persona_yaml(asdict(s)) for s in STARTERS[:personas]
+    }
     files.update({f"task/{name}": text for name, text in task_files(topic).items()})
     files["roundtable.yaml"] = settings_yaml()
     return files

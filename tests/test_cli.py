@@ -103,7 +103,7 @@ def test_help_and_version(capsys):
         (
             ["hello"],
             "Error: hello: unknown command; the commands are run (the default), check, init, "
-            "metrics, study and report",
+            "personas, metrics, study and report",
         ),
     ],
     ids=["check", "run", "far"],
