@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import textstats as ts
 from .client import ChatClient, ContextOverflow, IncompleteStream
 from .errors import InputError, RoundtableError, ServerError
 from .personas import Persona
@@ -28,6 +29,9 @@ from .sanitize import sanitize
 
 FIELDS = ("name", "full_name", "prompt", "creativity", "introduction")
 MAX_NAME = 40
+CREATIVITY = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # the values a draft may choose
+PROMPT_MIN = 40  # characters: a prompt shorter than this says nothing about anyone
+_PLACEHOLDER = re.compile(r"\.\.\.|…|\[[^\]]*\]|<[^>]*>")  # "...", "[Your Name]", "<name>"
 TEMPERATURE = 0.9  # drafts should differ from each other
 MAX_TOKENS = 700
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
@@ -102,56 +106,95 @@ def describe_attrs(attrs: Mapping[str, str]) -> str:
 
 
 def schema(attrs: Mapping[str, str]) -> dict[str, Any]:
-    """The response_format for one draft: its attributes (fixed) first, then the fields."""
+    """The JSON schema of one draft: its attributes (fixed) first, then the fields."""
+    # Lengths only where short: llama.cpp compiles each bound into its grammar, and a
+    # long one (maxLength 1200) makes a grammar it refuses (or its server crashes on).
     text = {"type": "string", "minLength": 1}
     props: dict[str, Any] = {k: {"type": "string", "enum": [v]} for k, v in attrs.items()}
     props.update(
         name={**text, "maxLength": MAX_NAME},
-        full_name={**text, "maxLength": 100},
-        prompt={"type": "string", "minLength": 40, "maxLength": 1200},
-        creativity={"type": "number", "minimum": 0, "maximum": 1},
-        introduction={**text, "maxLength": 300},
+        full_name=text,
+        prompt={"type": "string", "minLength": PROMPT_MIN},
+        # An enum, not minimum/maximum: llama-cpp-python's grammar ignores the bounds.
+        creativity={"type": "number", "enum": list(CREATIVITY)},
+        introduction=text,
     )
     return {
-        "type": "json_schema",
-        "json_schema": {
-            "name": "persona",
-            "strict": True,
-            "schema": {
-                "type": "object",
-                "properties": props,
-                "required": list(props),
-                "additionalProperties": False,
-            },
-        },
+        "type": "object",
+        "properties": props,
+        "required": list(props),
+        "additionalProperties": False,
     }
 
 
-def ask(brief: str, attrs: Mapping[str, str], taken: Sequence[str], problem: str = "") -> str:
-    """The request for one draft: the brief, its attributes, the fields, the names taken."""
+def response_format(attrs: Mapping[str, str], family: str) -> dict[str, Any]:
+    """The response_format for one draft, in the form the server takes."""
+    if family == "llama-cpp-python":
+        # Its server refuses OpenAI's json_schema type (with a 500); this is its own form.
+        return {"type": "json_object", "schema": schema(attrs)}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "persona", "strict": True, "schema": schema(attrs)},
+    }
+
+
+_STEER = "Let it shape who they are and what they think."
+_FIELD_LINES = (
+    "The fields:",
+    "- name: what the others call them, a first name or a short name",
+    "- full_name: their first and last name, a comma, and what they do",
+    '- prompt: three or four sentences addressed to them ("You are a ..."): who they are, '
+    "what they care about and how they speak",
+    "- creativity: one of 0.2, 0.3, ..., 1.0; low for steady and careful, high for "
+    "surprising and playful",
+    "- introduction: one or two sentences in which they introduce themselves",
+)
+_TAKEN = "These names are taken; choose another:"
+_SHAPED = "Reply with a JSON object holding these fields."
+_AGAIN = "Your last answer could not be used:"
+# A draft that copies four words in a row from its instructions recites them (small models
+# do) instead of writing a persona; four stopwords in a row prove nothing.
+RECITED_N = 4
+_RECITED = {
+    gram
+    for line in (_SYSTEM, _STEER, *_FIELD_LINES, _TAKEN, _SHAPED, _AGAIN)
+    for gram in ts.ngrams(ts.words(line), RECITED_N)
+    if not all(w in ts.STOPWORDS for w in gram)
+}
+
+
+def recited(text: str) -> str | None:
+    """Four words in a row of text copied from the instructions, or None."""
+    for gram in ts.ngrams(ts.words(text), RECITED_N):
+        if gram in _RECITED:
+            return " ".join(gram)
+    return None
+
+
+def ask(
+    brief: str,
+    attrs: Mapping[str, str],
+    taken: Sequence[str],
+    problem: str = "",
+    structured: bool = True,
+) -> str:
+    """The request for one draft: the brief, its attributes, the fields, the names taken
+    (and, unless a schema shapes the reply, what the reply looks like)."""
     lines = [f"Write one persona for this brief: {brief}"]
     if attrs:
-        lines.append(
-            "This persona has: "
-            + "; ".join(f"{k}: {v}" for k, v in attrs.items())
-            + ". Let it shape who they are and what they think."
-        )
-    lines += [
-        "The fields:",
-        "- name: what the others call them, a first name or a short name",
-        '- full_name: their full name and what they do, e.g. "Amara Okafor, urban planner"',
-        '- prompt: three or four sentences to them, starting "You are", on who they are, '
-        "what they care about and how they speak",
-        "- creativity: a number from 0 (steady, careful) to 1 (surprising, playful)",
-        "- introduction: one or two sentences in which they introduce themselves",
-    ]
+        have = "; ".join(f"{k}: {v}" for k, v in attrs.items())
+        lines.append(f"This persona has: {have}. {_STEER}")
+    lines += _FIELD_LINES
     if taken:
-        lines.append("These names are taken; choose another: " + ", ".join(taken) + ".")
-    example = {**attrs, "name": "...", "full_name": "...", "prompt": "You are ...",
-               "creativity": 0.6, "introduction": "I'm ..."}  # fmt: skip
-    lines.append(f"Reply with only a JSON object, like {json.dumps(example)}")
+        lines.append(f"{_TAKEN} {', '.join(taken)}.")
+    if structured:
+        # No example: small models copy its placeholders ("...") instead of writing.
+        lines.append(_SHAPED)
+    else:
+        keys = ", ".join(json.dumps(k) for k in (*attrs, *FIELDS))
+        lines.append(f"Reply with only a JSON object with the keys {keys}, and nothing else.")
     if problem:
-        lines.append(f"Your last answer could not be used: {problem}. Try again.")
+        lines.append(f"{_AGAIN} {problem}. Try again.")
     return "\n".join(lines)
 
 
@@ -181,9 +224,22 @@ def validate(text: str, attrs: Mapping[str, str], taken: Sequence[str], source: 
         raise InputError(f"{source}: the reply is not a JSON object")
     # The attributes were asked for to steer the model; the file records the ones assigned.
     fields = {k: _clean(v, k) for k, v in data.items() if k not in attrs}
-    persona = Persona.from_dict(fields, source)
-    if persona.human or any(getattr(persona, k) is not None for k in ("model", "base_url")):
-        raise InputError(f"{source}: a draft may only give {', '.join(FIELDS)}")
+    for key in fields:
+        if key not in FIELDS and key in Persona.__dataclass_fields__:
+            raise InputError(f'{source}: "{key}" is not for a draft; give only {", ".join(FIELDS)}')
+    persona = Persona.from_dict(fields, source)  # the loader of hand-written files
+    for key in ("name", "full_name"):
+        if _PLACEHOLDER.search(getattr(persona, key)) or not any(
+            c.isalpha() for c in getattr(persona, key)
+        ):
+            raise InputError(f'{source}: "{key}" is a placeholder; write a real one')
+    for key in ("name", "full_name", "prompt", "introduction"):
+        copied = recited(getattr(persona, key) or "")
+        if copied:
+            raise InputError(f'{source}: "{key}" copies the instructions ("{copied}"); '
+                             "write it in your own words")  # fmt: skip
+    if len(persona.prompt) < PROMPT_MIN:
+        raise InputError(f'{source}: "prompt" is too short; write three or four sentences')
     folded = {n.casefold() for n in taken}
     if persona.name.casefold() in folded:
         raise InputError(f'{source}: "name" {persona.name!r} is already taken; choose another')
@@ -202,9 +258,18 @@ class Drafter:
         self.seed = seed
         self.notice = notice
         self.uses_schema: bool | None = None  # unknown until the server answers
+        self.family: str | None = None  # what serves the endpoint, asked once
 
-    def _request(self, messages: list[dict[str, Any]], attrs: Mapping[str, str], seed: int) -> str:
-        sampling = {"response_format": schema(attrs)} if self.uses_schema is not False else {}
+    def _request(self, brief: str, attrs: Mapping[str, str], taken: Sequence[str],
+                 problem: str, seed: int) -> str:  # fmt: skip
+        structured = self.uses_schema is not False
+        question = ask(brief, attrs, taken, problem, structured)
+        messages = [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": question}]
+        sampling = {}
+        if structured:
+            if self.family is None:
+                self.family = str(getattr(self.client, "family", "unknown"))
+            sampling["response_format"] = response_format(attrs, self.family)
         try:
             reply = self.client.complete(messages, temperature=TEMPERATURE,
                                          max_tokens=MAX_TOKENS, seed=seed, stream=False,
@@ -217,7 +282,7 @@ class Drafter:
                 f"roundtable: {self.client.where} refused the JSON schema ({str(exc)[:80]}); "
                 "asking in plain text"
             )
-            return self._request(messages, attrs, seed)
+            return self._request(brief, attrs, taken, problem, seed)
         except ContextOverflow as exc:
             raise ServerError(
                 f"{self.client.where}: a draft request ({MAX_TOKENS} tokens for the reply) "
@@ -234,10 +299,9 @@ class Drafter:
         """(the persona, '') or (None, what was wrong with both tries)."""
         source, problem = f"draft {index + 1}", ""
         for attempt in range(2):
-            messages = [{"role": "system", "content": _SYSTEM},
-                        {"role": "user", "content": ask(brief, attrs, taken, problem)}]  # fmt: skip
             try:
-                text = self._request(messages, attrs, attempt_seed(self.seed, index, attempt))
+                seed = attempt_seed(self.seed, index, attempt)
+                text = self._request(brief, attrs, taken, problem, seed)
                 return validate(text, attrs, taken, source), ""
             except IncompleteStream:
                 problem = "the reply was cut off"

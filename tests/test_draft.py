@@ -18,9 +18,10 @@ from roundtable.scaffold import init_table
 
 
 def persona(name: str = "Ann", creativity: Any = 0.5, **extra: Any) -> str:
-    return json.dumps({"name": name, "full_name": f"{name} Smith, baker",
-                       "prompt": "You are a baker who likes facts.", "creativity": creativity,
-                       "introduction": f"I'm {name}.", **extra})  # fmt: skip
+    prompt = "You are a baker who likes facts and says so."
+    return json.dumps({"name": name, "full_name": f"{name} Smith, baker", "prompt": prompt,
+                       "creativity": creativity, "introduction": f"I'm {name}.",
+                       **extra})  # fmt: skip
 
 
 class Fake:
@@ -107,8 +108,20 @@ def test_a_draft_is_asked_for_with_a_schema_holding_its_attributes():
     sent = fake.sent[0]
     props = sent["sampling"]["response_format"]["json_schema"]["schema"]["properties"]
     assert list(props)[:2] == ["stance", "name"] and props["stance"]["enum"] == ["for"]
-    assert props["creativity"] == {"type": "number", "minimum": 0, "maximum": 1}
+    assert props["creativity"] == {
+        "type": "number",
+        "enum": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+    }
     assert "stance: for" in sent["messages"][1]["content"]
+
+
+def test_llama_cpp_python_is_sent_its_own_schema_form():
+    fake = Fake([persona()])
+    fake.family = "llama-cpp-python"  # refuses type json_schema; takes json_object + schema
+    Drafter(fake, seed=1).draft(0, "bakers", {"stance": "for"}, [])
+    sent = fake.sent[0]["sampling"]["response_format"]
+    assert sent["type"] == "json_object"
+    assert sent["schema"]["properties"]["stance"]["enum"] == ["for"]
 
 
 @pytest.mark.parametrize(
@@ -118,8 +131,21 @@ def test_a_draft_is_asked_for_with_a_schema_holding_its_attributes():
         (persona("Maya"), "\"name\" 'Maya' is already taken"),
         ("Sure! Here is a persona.", "the reply is not a JSON object"),
         (persona(age=40), 'unknown field "age"'),
+        (persona(color="red"), '"color" is not for a draft'),
+        (persona("..."), '"name" is a placeholder'),
+        (persona(prompt="You are ..."), '"prompt" is too short'),
+        (persona("What the others call them"), '"name" copies the instructions'),
     ],
-    ids=["creativity", "duplicate-name", "prose", "unknown-field"],
+    ids=[
+        "creativity",
+        "duplicate-name",
+        "prose",
+        "unknown-field",
+        "other-field",
+        "placeholder",
+        "short-prompt",
+        "recited",
+    ],  # fmt: skip
 )
 def test_an_invalid_draft_is_asked_again_with_a_new_seed_and_the_reason(first, wrong):
     fake = Fake([first, persona()])
