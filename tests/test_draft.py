@@ -252,3 +252,18 @@ def test_seeds_differ_between_drafts():
     drafter.draft(0, "x", {}, [])
     drafter.draft(1, "x", {}, ["Ann"])
     assert fake.sent[0]["seed"] != fake.sent[1]["seed"]
+
+
+def test_names_in_the_table_and_earlier_drafts_are_taken(new_table, monkeypatch):
+    seen: list[list[str]] = []
+    real = Drafter.draft
+
+    def spy(self, index, brief, attrs, taken):
+        seen.append(list(taken))
+        return real(self, index, brief, attrs, taken)
+
+    monkeypatch.setattr(Drafter, "draft", spy)
+    assert draft(new_table, "--count", "2", "--seed", "2", "--offline") == 0
+    first = load_personas(new_table / "participants")
+    assert seen[0] == ["Maya", "Tomas"] and seen[1][:2] == ["Maya", "Tomas"]
+    assert len(seen[1]) == 3 and seen[1][2] in {p.name for p in first}
