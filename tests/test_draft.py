@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from roundtable.cli import main
 from roundtable.client import Completion
-from roundtable.draft import Drafter, Vary, assignments, parse_vary, write_new
+from roundtable.draft import Drafter, Vary, assignments, parse_vary, validate, write_new
+from roundtable.draft_command import file_text
 from roundtable.errors import InputError, ServerError
 from roundtable.personas import load_personas
 from roundtable.scaffold import init_table
@@ -267,3 +270,16 @@ def test_names_in_the_table_and_earlier_drafts_are_taken(new_table, monkeypatch)
     first = load_personas(new_table / "participants")
     assert seen[0] == ["Maya", "Tomas"] and seen[1][:2] == ["Maya", "Tomas"]
     assert len(seen[1]) == 3 and seen[1][2] in {p.name for p in first}
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.text(min_size=1, max_size=30), prompt=st.text(min_size=40, max_size=300),
+       intro=st.text(max_size=60))  # fmt: skip
+def test_any_valid_draft_is_written_as_yaml_that_reads_back_the_same(name, prompt, intro):
+    reply = json.dumps({"name": name, "full_name": f"{name}, x", "prompt": prompt,
+                        "creativity": 0.5, "introduction": intro})  # fmt: skip
+    try:
+        found = validate(reply, {}, [], "draft 1")
+    except InputError:
+        return
+    file_text(found, "a brief: with # and 'quotes'\n", {"k": "v"}, 1, 0)  # raises if not

@@ -20,8 +20,11 @@ def error_line(capsys) -> str:
     return lines[0]
 
 
-def test_init_makes_a_table_that_checks_and_runs_offline(tmp_path, capsys):
+@pytest.mark.parametrize("exists", [False, True], ids=["new-dir", "empty-dir"])
+def test_init_makes_a_table_that_checks_and_runs_offline(tmp_path, capsys, exists):
     d = tmp_path / "new"
+    if exists:
+        d.mkdir()
     assert main(["init", str(d)]) == 0
     assert sorted(p.name for p in d.iterdir()) == ["participants", "roundtable.yaml", "task"]
     assert main(["check", "--table", str(d)]) == 0
