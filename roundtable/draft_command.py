@@ -154,6 +154,7 @@ def main(args: argparse.Namespace) -> int:
             url = settings.base_url
         client = _client(settings, url, offline)
         try:
+            client.probe()  # a server that is down is an error now, not a refused schema
             written = _draft_all(Drafter(client, seed, _notice), brief, plan, taken, seed,
                                  participants)  # fmt: skip
         finally:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import socket
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -283,3 +284,14 @@ def test_any_valid_draft_is_written_as_yaml_that_reads_back_the_same(name, promp
     except InputError:
         return
     file_text(found, "a brief: with # and 'quotes'\n", {"k": "v"}, 1, 0)  # raises if not
+
+
+def test_a_server_that_is_down_is_one_error_not_a_refused_schema(new_table, capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    assert draft(new_table, "--count", "1", "--base-url", url, "--retries", "0") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: ") and "unreachable" in err and len(err.splitlines()) == 1
+    assert drafted(new_table) == {}
