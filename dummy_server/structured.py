@@ -42,4 +42,7 @@ def from_schema(schema: dict[str, Any], rng: random.Random, words: Callable[[], 
     if kind == "boolean":
         return rng.random() < 0.5
     text = str(words()).strip() or "yes"
+    low = schema.get("minLength")
+    while isinstance(low, int) and len(text) < low:  # each round adds at least 4 characters
+        text += " " + (str(words()).strip() or "yes")
     return text[: schema.get("maxLength", len(text))]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__, export, graph, metrics
+from . import __version__, draft_command, export, graph, metrics, scaffold
 from .config import DECLARATIONS, Declaration, redact_url
 from .errors import InputError, RoundtableError
 from .session import RunOptions, execute, silence_stdout
@@ -28,7 +28,10 @@ With no server configured, roundtable runs offline on its built-in Markov dummy 
 
 _EPILOG = """\
 examples:
-  python -m roundtable                                 # this directory, offline dummy model
+  python -m roundtable init mytable --topic "Should our town go car-free?"  # a new table
+  python -m roundtable --table mytable                 # run it, offline dummy model
+  python -m roundtable personas draft --table mytable --count 6 --brief "parents of
+      pupils at one school" --vary stance=for,against,undecided   # more personas, drafted
   python -m roundtable --turns 20 --seed 7             # longer, reproducible
   python -m roundtable --base-url http://localhost:8000/v1 --model my-model
   python -m roundtable check                           # validate the table, no model calls
@@ -43,14 +46,16 @@ settings precedence: flag > environment (ROUNDTABLE_<NAME>, OPENAI_BASE_URL) > r
 > default. The API key is read from the variable named by api_key_env (OPENAI_API_KEY);
 without one a placeholder is sent, which local servers accept.
 
-commands: run (the default; `run` may be left out), check, metrics, study, report, export,
-graph, view (see `roundtable <command> --help`).
+commands: run (the default; `run` may be left out), check, init, personas (draft),
+metrics, study, report, export, graph, view (see `roundtable <command> --help`).
 
 exit codes: 0 done; 1 a server or run failure (the transcript is kept: --resume goes on);
 2 a mistake in a file, a flag or the command line; 130 interrupted (Ctrl-C).
 """
 
-COMMANDS = ("run", "check", "metrics", "study", "report", "export", "graph", "view")
+COMMANDS = (
+    "run", "check", "init", "personas", "metrics", "study", "report", "export", "graph", "view"
+)  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
@@ -183,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
         "turns and endpoints. No model is called. Exit 2 with an Error: line on a mistake.",
     )
     _add_table_args(check)
+    scaffold.add_parser(sub)
+    draft_command.add_parsers(sub)
     metrics.add_metrics_parser(sub)
     study.add_parsers(sub)
     export.add_parser(sub)
@@ -276,9 +283,10 @@ def _unknown_command(word: str) -> InputError:
     hint = f"; for a table directory, pass --table {word}" if Path(word).is_dir() else ""
     if word == "help":
         hint = "; for help, use --help (or <command> --help)"
+    others = ", ".join(COMMANDS[1:-1])
     return InputError(
-        f"{word}: unknown command; the commands are run (the default), check, metrics, "
-        f"study, report, export, graph and view{hint}"
+        f"{word}: unknown command; the commands are run (the default), {others} and "
+        f"{COMMANDS[-1]}{hint}"
     )
 
 
@@ -321,6 +329,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parse_args(argv)
         if args.command == "check":
             return _check(load_table(args.table, args.config, flags=_flags(args)))
+        if args.command == "init":
+            return scaffold.main(args)
+        if args.command == "personas":
+            return draft_command.main(args)
         if args.command == "metrics":
             return metrics.main(args)
         if args.command == "view":

@@ -31,16 +31,26 @@ def parse_questions(text: str) -> tuple[str, ...]:
     return tuple(line for line in lines if line and not line.startswith("#"))
 
 
+def strip_comments(text: str) -> str:
+    """The text without its comment lines (first non-blank character #), trimmed."""
+    # Comments say what a file is for (roundtable init writes them); they are not sent.
+    kept = (line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    return "\n".join(kept).strip()
+
+
 def load_task(directory: Path) -> Task:
-    """Load task/ files; every file must exist and hold some text."""
+    """Load task/ files; every file must exist and hold some text besides # comments."""
     if not directory.is_dir():
         raise InputError(f"{directory}: task directory not found")
     texts: dict[str, str] = {}
     for field, name in TASK_FILES.items():
         path = directory / name
-        text = read_text(path, "task file").strip()
+        text = strip_comments(read_text(path, "task file"))
         if not text:
-            raise InputError(f"{path}: file is empty; write the {field.replace('_', ' ')} here")
+            raise InputError(
+                f"{path}: file is empty (or only # comments); write the "
+                f"{field.replace('_', ' ')} here"
+            )
         texts[field] = text
     path = directory / "questions.txt"
     questions = parse_questions(read_text(path, "task file"))

@@ -111,8 +111,8 @@ def test_help_and_version(capsys):
         (["rn", "--turns", "2"], 'Error: rn: unknown command; did you mean "run"?'),
         (
             ["hello"],
-            "Error: hello: unknown command; the commands are run (the default), check, "
-            "metrics, study, report, export, graph and view",
+            "Error: hello: unknown command; the commands are run (the default), check, init, "
+            "personas, metrics, study, report, export, graph and view",
         ),
     ],
     ids=["check", "run", "far"],

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 import urllib.error
 import urllib.request
@@ -12,6 +13,7 @@ import pytest
 
 from dummy_server import ServerConfig
 from dummy_server.__main__ import main as server_main
+from dummy_server.structured import from_schema
 
 MSGS = [
     {"role": "system", "content": "You are Alice, a cautious economist."},
@@ -511,3 +513,20 @@ def test_recording_keeps_every_chat_body_in_order_only_when_asked(dummy, record)
     post(server, "/tokenize", json.dumps({"prompt": "not a chat"}))
     expected = [{"messages": MSGS, "seed": 1}, {"messages": MSGS, "seed": 2}]
     assert server.received == (expected if record else [])
+
+
+def test_structured_values_keep_to_string_lengths_enums_and_ranges():
+    schema = {
+        "type": "object",
+        "properties": {
+            "stance": {"type": "string", "enum": ["for"]},
+            "name": {"type": "string", "minLength": 1, "maxLength": 12},
+            "prompt": {"type": "string", "minLength": 60, "maxLength": 90},
+            "creativity": {"type": "number", "minimum": 0, "maximum": 1},
+        },
+    }
+    short = iter(["", "a b", "c"] * 200)  # a model that says little: padded to minLength
+    for seed in range(30):
+        value = from_schema(schema, random.Random(seed), lambda: next(short))
+        assert value["stance"] == "for" and 1 <= len(value["name"]) <= 12
+        assert 60 <= len(value["prompt"]) <= 90 and 0 <= value["creativity"] <= 1

@@ -22,9 +22,17 @@ def test_example_task_loads(table):
         ("questions.txt", "# only comments\n\n", "no questions; write one question per line"),
         ("context.txt", None, "task file not found"),
         ("context.txt", "   \n", "file is empty"),
+        ("discuss_instructions.txt", "# what this file is for\n\n", "only # comments"),
         ("summarize_instructions.txt", b"\xfe\xff", "not valid UTF-8"),
     ],
-    ids=["questions-missing", "questions-empty", "context-missing", "context-blank", "non-utf8"],
+    ids=[
+        "questions-missing",
+        "questions-empty",
+        "context-missing",
+        "context-blank",
+        "only-comments",
+        "non-utf8",
+    ],
 )
 def test_broken_task_files(table, filename, content, message):
     path = table / "task" / filename
@@ -45,4 +53,11 @@ def test_a_utf8_bom_is_not_text(table):
         path.write_bytes(b"\xef\xbb\xbf" + b"# a comment, not a question\n" + path.read_bytes())
     task = load_task(table / "task")
     assert len(task.questions) == 4 and not task.questions[0].startswith(("\ufeff", "#"))
-    assert "\ufeff" not in task.context and task.context.startswith("# a comment")
+    assert "\ufeff" not in task.context and not task.context.startswith(("\ufeff", "#"))
+
+
+def test_comment_lines_are_not_task_text(table):
+    # Every task file takes # comment lines (roundtable init explains each file in them).
+    path = table / "task" / "context.txt"
+    path.write_text("# What everyone knows.\nThe city is hot.\n  # indented too\nIt has trees.\n")
+    assert load_task(table / "task").context == "The city is hot.\nIt has trees."
