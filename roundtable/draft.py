@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import textstats as ts
-from .client import ChatClient, ContextOverflow, IncompleteStream
+from .client import ChatClient, ContextOverflow, IncompleteStream, structured
 from .errors import InputError, RoundtableError, ServerError
 from .personas import Persona
 from .request import attempt_seed
@@ -129,13 +129,7 @@ def schema(attrs: Mapping[str, str]) -> dict[str, Any]:
 
 def response_format(attrs: Mapping[str, str], family: str) -> dict[str, Any]:
     """The response_format for one draft, in the form the server takes."""
-    if family == "llama-cpp-python":
-        # Its server refuses OpenAI's json_schema type (with a 500); this is its own form.
-        return {"type": "json_object", "schema": schema(attrs)}
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": "persona", "strict": True, "schema": schema(attrs)},
-    }
+    return structured.response_format("persona", schema(attrs), family)
 
 
 _STEER = "Let it shape who they are and what they think."

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .client import ChatClient, ContextOverflow, IncompleteStream
+from .client import ChatClient, ContextOverflow, IncompleteStream, structured
 from .errors import ServerError
 from .request import attempt_seed
 from .speakers import parse_selection
@@ -23,21 +23,18 @@ _SYSTEM = (
 )
 
 
-def schema(candidates: Sequence[str]) -> dict[str, Any]:
+def schema(candidates: Sequence[str], family: str = "unknown") -> dict[str, Any]:
     """The response_format that constrains the answer to one candidate."""
-    return {
-        "type": "json_schema",
-        "json_schema": {
-            "name": "next_speaker",
-            "strict": True,
-            "schema": {
-                "type": "object",
-                "properties": {"speaker": {"type": "string", "enum": list(candidates)}},
-                "required": ["speaker"],
-                "additionalProperties": False,
-            },
+    return structured.response_format(
+        "next_speaker",
+        {
+            "type": "object",
+            "properties": {"speaker": {"type": "string", "enum": list(candidates)}},
+            "required": ["speaker"],
+            "additionalProperties": False,
         },
-    }
+        family,
+    )
 
 
 def ask(candidates: Sequence[str], recent: Sequence[str], strict: bool) -> str:
@@ -63,7 +60,7 @@ class Selector:
                  strict: bool) -> str:  # fmt: skip
         sampling: dict[str, Any] = {}
         if self.uses_schema is not False:
-            sampling["response_format"] = schema(candidates)
+            sampling["response_format"] = schema(candidates, self.client.family)
         messages = [{"role": "system", "content": _SYSTEM},
                     {"role": "user", "content": ask(candidates, recent, strict)}]  # fmt: skip
         try:

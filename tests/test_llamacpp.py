@@ -169,3 +169,22 @@ def test_twelve_turn_streaming_roundtable_on_smollm2(llama_server, table, tmp_pa
         assert t["prompt_tokens"] + 120 <= 2048
         # llama-cpp-python sends no usage when streaming: counted by its own tokenizer.
         assert t["tokens_source"] == "tokenizer" and t["model"] == "smollm2"
+
+
+def test_the_llm_selector_gets_schema_answers_from_llama_cpp_python(llama_server, table, tmp_path):
+    # llama-cpp-python refuses OpenAI's json_schema type with a 500 (retried, then plain
+    # text, which a small model rarely answers with a bare name); its own json_object form
+    # holds every answer to the candidates.
+    url, server = llama_server
+    out = tmp_path / "run"
+    argv = ["--table", str(table), "--out", str(out), "--base-url", url, "--model",
+            "smollm2", "--turns", "4", "--seed", "3", "--context-window", "2048",
+            "--max-tokens", "40", "--speaker-selection", "llm", "--retries", "0",
+            "--quiet"]  # fmt: skip
+    code = main(argv)
+    if (why := server.death()) is not None:
+        pytest.fail(f"llama_cpp.server died during the run: {why}")
+    assert code == 0, f"roundtable exited {code}; server log:\n{server.tail()}"
+    records = [json.loads(x) for x in (out / "transcript.jsonl").read_text().splitlines()]
+    chosen = [r["chosen_by"] for r in records if r["type"] == "turn"][1:-1]  # not start, summary
+    assert chosen and all(c == "llm" for c in chosen), chosen

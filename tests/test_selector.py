@@ -109,3 +109,20 @@ def test_a_resume_hands_the_recorded_selections_back_without_asking(dummy, table
     assert [r["speaker"] for r in resumed[:6]] == [r["speaker"] for r in full[:6]]
     # Only the turns after the cut asked (twice each: junk, then a re-ask), minus the summary.
     assert len(asked) == 2 * (len(resumed) - 6 - 1)
+
+
+def test_llama_cpp_python_is_asked_in_its_own_schema_form():
+    # Its server answers OpenAI's json_schema type with a 500 (five retries, then plain
+    # text); it takes {"type": "json_object", "schema": ...}.
+    routes = {("GET", "/v1/models"): MODELS,
+              ("POST", "/extras/tokenize"): (200, {"tokens": [1, 2]}, {}),
+              ("POST", "/v1/chat/completions"): [answer('{"speaker": "Bob"}')]}  # fmt: skip
+    with serve(routes) as (url, seen):
+        client = ChatClient(f"{url}/v1", "k", "m", 5, retries=0)
+        choice = Selector(client).choose(["Ann", "Bob", "Cy"], ["Ann: hi"], seed=1, turn=2)
+        client.close()
+    sent = [body for _, path, body in seen if path == "/v1/chat/completions"]
+    assert choice == "Bob" and len(sent) == 1
+    fmt = sent[0]["response_format"]
+    assert fmt["type"] == "json_object"
+    assert fmt["schema"]["properties"]["speaker"]["enum"] == ["Ann", "Bob", "Cy"]
