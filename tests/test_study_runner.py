@@ -13,6 +13,7 @@ import pytest
 from dummy_server import BackgroundServer
 from roundtable.study.plan import expand
 from roundtable.study.progress import Progress
+from roundtable.study.questionnaire import Questionnaire
 from roundtable.study.results import read_csv
 from roundtable.study.runner import make_runner
 from roundtable.study.spec import load_experiment
@@ -103,6 +104,43 @@ def test_interrupt_then_rerun_matches_uninterrupted(table: Path, tmp_path: Path)
     assert len(whole) == 4 and whole == cut
     assert _answers(tmp_path / "whole") == _answers(tmp_path / "cut")
     assert len(_answers(tmp_path / "cut")) == 4 * 4 * 3  # runs x personas x (2 mood + 1 pick)
+
+
+def test_stop_during_the_questionnaire_leaves_the_run_interrupted(
+    table: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _experiment(tmp_path, QUESTIONS, seeds=1)
+    servers: list[Any] = []
+    real = Questionnaire.ask
+    stopped: list[str] = []
+
+    def ask(self: Questionnaire, table: Any, clients: Any, when: str, *a: Any) -> Any:
+        if when == "after" and not stopped:
+            stopped.append(table.settings.layout)
+            runner.stop.set()  # Ctrl-C as the personas start answering
+        return real(self, table, clients, when, *a)
+
+    try:
+        assert _study(path, tmp_path / "whole", servers) == 0
+        exp = load_experiment(path)
+        runner = make_runner(exp, expand(exp), tmp_path / "cut", servers=servers)
+        monkeypatch.setattr(Questionnaire, "ask", ask)
+        assert runner.execute() == 130
+        (run_dir,) = (tmp_path / "cut").glob(f"runs/layout-{stopped[0]}-*")
+        assert json.loads((run_dir / "study.json").read_text())["status"] == "interrupted"
+        assert not (run_dir / "answers.json").read_text().count('"after"')
+        discussion = (run_dir / "transcript.jsonl").read_text()
+        monkeypatch.setattr(Questionnaire, "ask", real)
+        assert _study(path, tmp_path / "cut", servers) == 0
+    finally:
+        for s in servers:
+            s.close()
+    # The re-run asked the questionnaire without redoing the finished discussion...
+    assert (run_dir / "transcript.jsonl").read_text() == discussion
+    # ...and gives what an uninterrupted study gives.
+    assert _turns(tmp_path / "whole") == _turns(tmp_path / "cut")
+    assert _answers(tmp_path / "whole") == _answers(tmp_path / "cut")
+    assert len(_answers(tmp_path / "cut")) == 2 * 4 * 3
 
 
 def _free_port() -> int:

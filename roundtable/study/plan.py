@@ -17,6 +17,7 @@ from ..personas import load_personas
 from ..prompts import Prompts
 from ..table import Table, load_table
 from ..task import load_task
+from .provenance import made_with
 from .spec import TABLE_PARTS, Experiment
 
 
@@ -87,6 +88,7 @@ class TableCache:
     def __init__(self, experiment: Experiment) -> None:
         self.experiment = experiment
         self._tables: dict[Any, Table] = {}
+        self._made_with: dict[Any, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def table(self, run: PlannedRun) -> Table:
@@ -97,6 +99,13 @@ class TableCache:
                 self._tables[key] = build_table(self.experiment, run)
             table = self._tables[key]
         return replace(table, settings=replace(table.settings, seed=run.seed))
+
+    def made_with(self, run: PlannedRun) -> dict[str, Any]:
+        """What the run's condition is made with (provenance.made_with), once per condition."""
+        key = repr(run.condition)
+        if key not in self._made_with:
+            self._made_with[key] = made_with(self.table(run))
+        return self._made_with[key]
 
 
 def _build(experiment: Experiment, run: PlannedRun, flags: dict[str, Any]) -> Table:

@@ -29,6 +29,7 @@ from ..table import Clients, Table, build_clients, load_run
 from ..transcript import RunLock, read_records
 from .plan import PlannedRun, TableCache, build_table
 from .progress import Progress
+from .provenance import check_recorded
 from .questionnaire import Questionnaire
 from .results import ANSWERS_FILE, RUN_FILE, Results, read_json, write_json
 from .spec import Endpoint, Experiment
@@ -96,7 +97,12 @@ class StudyRunner:
     # -- one run ------------------------------------------------------------------------
     def _record(self, run: PlannedRun, **values: Any) -> dict[str, Any]:
         path = self.out / "runs" / run.id / RUN_FILE
-        record = read_json(path, {}) or {"id": run.id, "condition": run.values, "seed": run.seed}
+        record = read_json(path, {}) or {
+            "id": run.id,
+            "condition": run.values,
+            "seed": run.seed,
+            "made_with": self.tables.made_with(run),  # checked when the study runs again
+        }
         record.update(values)
         path.parent.mkdir(parents=True, exist_ok=True)  # the lock removes an unused one
         write_json(path, record)
@@ -134,7 +140,9 @@ class StudyRunner:
             for c in clients.distinct():
                 where.structured.setdefault(id(c), where.spec.structured)
             self._record(run, endpoint=where.spec.name, status="running", error="")
-            questionnaire = Questionnaire(self.experiment.questionnaire, where.structured)
+            questionnaire = Questionnaire(
+                self.experiment.questionnaire, where.structured, stop=self.stop
+            )
             answers: list[dict[str, Any]] = read_json(run_dir / ANSWERS_FILE, [])
             asked = {(a["persona"], a["item"], a["when"]) for a in answers}
             if not any(w == "before" for *_, w in asked) and resume is None:
@@ -250,6 +258,7 @@ class StudyRunner:
 
     def execute(self) -> int:
         """Run every run not completed yet; returns the exit code."""
+        check_recorded(self.out, self.runs, self.tables.made_with)
         (self.out / "runs").mkdir(parents=True, exist_ok=True)
         write_json(self.out / "study.json", _study_info(self.experiment, self.runs))
         todo: queue.Queue[PlannedRun] = queue.Queue()
