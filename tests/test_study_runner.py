@@ -143,6 +143,22 @@ def test_stop_during_the_questionnaire_leaves_the_run_interrupted(
     assert len(_answers(tmp_path / "cut")) == 2 * 4 * 3
 
 
+def test_runs_are_queued_across_conditions(table: Path, tmp_path: Path) -> None:
+    # Condition by condition, one condition would run while the server is busier (or
+    # warmer) than the other: its timing figures would differ for no reason of its own.
+    path = _experiment(tmp_path, "endpoints:\n  - {name: one, concurrency: 1}\n", seeds=3)
+    servers: list[Any] = []
+    try:
+        assert _study(path, tmp_path / "out", servers) == 0
+    finally:
+        for s in servers:
+            s.close()
+    rows = read_csv(tmp_path / "out" / "runs.csv")  # in the order the runs finished
+    assert [(r["layout"], r["seed"]) for r in rows] == [
+        (layout, str(seed)) for seed in range(3) for layout in ("shared", "chat")
+    ]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

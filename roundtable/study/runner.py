@@ -27,7 +27,7 @@ from ..run import Discussion
 from ..selector import Selector
 from ..table import Clients, Table, build_clients, load_run
 from ..transcript import RunLock, read_records
-from .plan import PlannedRun, TableCache, build_table
+from .plan import PlannedRun, TableCache, build_table, interleave
 from .progress import Progress
 from .provenance import check_recorded
 from .questionnaire import Questionnaire
@@ -263,7 +263,7 @@ class StudyRunner:
         write_json(self.out / "study.json", _study_info(self.experiment, self.runs))
         todo: queue.Queue[PlannedRun] = queue.Queue()
         done = 0
-        for run in self.runs:
+        for run in interleave(self.runs):  # conditions share the server's load evenly
             if read_json(self.out / "runs" / run.id / RUN_FILE, {}).get("status") == "completed":
                 done += 1
             else:
