@@ -90,7 +90,8 @@ def test_interrupt_then_rerun_matches_uninterrupted(table: Path, tmp_path: Path)
             for p in (tmp_path / "cut").glob("runs/*/study.json")
         ]
         assert "interrupted" in statuses
-        assert _study(path, tmp_path / "cut", servers) == 0
+        said = io.StringIO()
+        assert _study(path, tmp_path / "cut", servers, Progress(stream=said)) == 0
     finally:
         for s in servers:
             s.close()
@@ -100,6 +101,10 @@ def test_interrupt_then_rerun_matches_uninterrupted(table: Path, tmp_path: Path)
         if '"type": "resume"' in p.read_text()
     ]
     assert resumed  # carried on from its saved turns, not started again
+    first = said.getvalue().splitlines()[0]
+    assert first == f"roundtable: study: 4 runs: {statuses.count('completed')} already " + (
+        f"complete, {4 - statuses.count('completed')} to resume, 0 to start"
+    )
     whole, cut = _turns(tmp_path / "whole"), _turns(tmp_path / "cut")
     assert len(whole) == 4 and whole == cut
     assert _answers(tmp_path / "whole") == _answers(tmp_path / "cut")
@@ -159,6 +164,30 @@ def test_runs_are_queued_across_conditions(table: Path, tmp_path: Path) -> None:
     ]
 
 
+def test_tokens_count_as_turns_end_and_nothing_to_do(table: Path, tmp_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
+
+    class Watch(Progress):
+        def turn(self) -> None:
+            super().turn()
+            seen.append((self.done, self.tokens_out))
+
+    path = _experiment(tmp_path, seeds=1)
+    said = io.StringIO()
+    servers: list[Any] = []
+    try:
+        assert _study(path, tmp_path / "out", servers, Watch(enabled=False)) == 0
+        assert _study(path, tmp_path / "out", servers, Progress(stream=said)) == 0
+    finally:
+        for s in servers:
+            s.close()
+    assert seen[0][0] == 0 and seen[0][1] > 0  # tokens/s moves before any run ends
+    assert said.getvalue().splitlines()[0] == (
+        "roundtable: study: nothing to do: all 2 runs complete"
+    )
+    assert "ETA" not in said.getvalue()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -208,6 +237,6 @@ def test_progress_lines_when_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> 
     progress.finished("failed")
     progress.tick()
     lines = out.getvalue().splitlines()
-    assert lines[0] == "roundtable: study: 10 runs, 4 already complete"
+    assert lines[0] == "roundtable: study: 10 runs: 4 already complete, 0 to resume, 6 to start"
     assert lines[1].startswith("roundtable: study: 6/10 runs, ")
     assert "turns/s" in lines[1] and "tokens/s" in lines[1] and "1 failed, ETA" in lines[1]

@@ -170,4 +170,5 @@ def test_dry_run_lists_runs(
     out = capsys.readouterr().out
     assert "4 runs = 2 condition(s) x 2 seed(s)" in out
     assert out.count("speaker_selection-round_robin-s") == 2
+    assert f"the study would be written to {table / 'studies' / 'exp'}/ (--out)" in out
     assert not (table / "studies").exists()

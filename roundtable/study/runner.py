@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import queue
+import re
 import signal
 import sys
 import threading
@@ -35,6 +36,7 @@ from .results import ANSWERS_FILE, RUN_FILE, Results, read_json, write_json
 from .spec import Endpoint, Experiment
 
 FAILURES_TO_DISABLE = 3  # an endpoint whose runs fail this often in a row takes no more
+_COMPLETION = re.compile(r"\+(\d+) tokens")
 
 
 class _Stop(Display):
@@ -60,8 +62,12 @@ class _Stop(Display):
         super().text(delta)
 
     def end_turn(self, footer: str = "") -> None:
-        """A turn ends: counted for the progress bar."""
+        """A turn ends: counted, with its tokens, for the progress bar."""
         super().end_turn(footer)
+        # The footer is "<prompt>+<completion> tokens, ..." (attempts.py): counting here
+        # shows tokens/s while runs are in flight, not only as each run ends.
+        tokens = _COMPLETION.search(footer)
+        self._progress.tokens(int(tokens[1]) if tokens else 0)
         self._progress.turn()
 
 
@@ -132,7 +138,7 @@ class StudyRunner:
         clients: Clients | None = None
         started = time.perf_counter()
         before = read_json(run_dir / RUN_FILE, {}).get("seconds") or 0.0
-        status, error, result = "failed", "", None
+        status, error = "failed", ""
         try:
             lock = RunLock(run_dir)
             table, resume = self._table(run, where)
@@ -159,7 +165,7 @@ class StudyRunner:
                     summary_client=clients.table,
                     selector=selector,
                 )
-                result = discussion.run(resume)
+                discussion.run(resume)
             after = any("after" in item.when for item in questionnaire.items)
             if after and not any(w == "after" for *_, w in asked):
                 if self.stop.is_set():
@@ -186,7 +192,6 @@ class StudyRunner:
             prompt = sum(int(r.get("prompt_tokens") or 0) for r in turn_records)
             completion = sum(int(r.get("completion_tokens") or 0) for r in turn_records)
             model = records[0].get("model") if records else None
-        self.progress.tokens(result.completion_tokens if result else 0)
         seconds = round(before + time.perf_counter() - started, 3)
         return self._record(
             run,
@@ -262,15 +267,17 @@ class StudyRunner:
         (self.out / "runs").mkdir(parents=True, exist_ok=True)
         write_json(self.out / "study.json", _study_info(self.experiment, self.runs))
         todo: queue.Queue[PlannedRun] = queue.Queue()
-        done = 0
+        done = resume = 0
         for run in interleave(self.runs):  # conditions share the server's load evenly
-            if read_json(self.out / "runs" / run.id / RUN_FILE, {}).get("status") == "completed":
+            status = read_json(self.out / "runs" / run.id / RUN_FILE, {}).get("status")
+            if status == "completed":
                 done += 1
             else:
+                resume += status is not None  # recorded before: interrupted or failed
                 todo.put(run)
         # The finished runs' rows now; the others add theirs as they end.
         self.results.rebuild(leave_out={r.id for r in list(todo.queue)})
-        self.progress.start(len(self.runs), done)
+        self.progress.start(len(self.runs), done, resume)
         pools = [
             ThreadPoolExecutor(e.spec.concurrency, thread_name_prefix=f"study-{e.spec.name}")
             for e in self.endpoints
