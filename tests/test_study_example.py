@@ -29,5 +29,5 @@ def test_example_experiment_end_to_end(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["metrics", str(run_dir)]) == 0  # an ordinary run directory
     capsys.readouterr()
     assert main(["study", str(EXAMPLE), "--out", str(out)]) == 0  # again: nothing to do
-    assert "6 runs, 6 already complete" in capsys.readouterr().err
+    assert "nothing to do: all 6 runs complete" in capsys.readouterr().err
     assert len(read_csv(out / "runs.csv")) == 6
