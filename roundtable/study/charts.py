@@ -37,6 +37,17 @@ def y_range(panel: Panel, values: Sequence[float]) -> tuple[float, float, str] |
     return None
 
 
+def _pack(entries: Sequence[str], width: int) -> list[str]:
+    """The code key as lines of whole entries (a condition is never split across lines)."""
+    lines: list[str] = []
+    for entry in entries:
+        if lines and len(lines[-1]) + 2 + len(entry) <= width:
+            lines[-1] += "; " + entry
+        else:
+            lines.append(entry)
+    return lines
+
+
 def plot(
     path: Path, panels: Sequence[Panel], order: Sequence[str], codes: Mapping[str, str]
 ) -> bool:
@@ -52,11 +63,16 @@ def plot(
 
     cols = min(4, len(drawn))
     rows = math.ceil(len(drawn) / cols)
-    key = textwrap.wrap(
-        "; ".join(f"{codes[c]} = {c}" for c in order), width=45 * cols, break_on_hyphens=False
+    width = 45 * cols  # characters of small text across the figure
+    key = _pack([f"{codes[c]} = {c}" for c in order], width)
+    title = textwrap.wrap(
+        "grey: each run; blue: mean and 95% bootstrap CI per condition "
+        f"(hollow: fewer than {FEW} runs, the CI is about the runs' range, not meaningful)",
+        width,
     )
-    legend_in = 0.5 + 0.16 * len(key)
-    height = 2.6 * rows + legend_in
+    legend_in = 0.3 + 0.13 * len(key)
+    title_in = 0.05 + 0.13 * len(title)
+    height = 2.6 * rows + legend_in + title_in
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, height), squeeze=False)
     for ax, panel in zip(axes.flat, drawn, strict=False):
         names = [c for c in order if panel.groups.get(c)]
@@ -85,6 +101,8 @@ def plot(
             ax.margins(y=0.12)  # room for the CI caps
         else:
             ax.set_ylim(limits[0], limits[1])
+            if panel.scale and panel.scale[1] - panel.scale[0] <= 10:
+                ax.set_yticks(range(int(panel.scale[0]), int(panel.scale[1]) + 1))  # Likert
             if limits[2]:
                 ax.text(0.5, 0.9, limits[2], transform=ax.transAxes, ha="center", fontsize=7)
         ax.set_xticks(range(len(names)), [codes[n] for n in names], fontsize=8)
@@ -92,13 +110,9 @@ def plot(
         ax.set_title(panel.title, fontsize=9)
     for ax in list(axes.flat)[len(drawn) :]:
         ax.axis("off")
-    fig.suptitle(
-        "grey: each run; blue: mean and 95% bootstrap CI per condition "
-        f"(hollow: fewer than {FEW} runs, the CI is about the runs' range, not meaningful)",
-        fontsize=8,
-    )
+    fig.suptitle("\n".join(title), fontsize=8)
     fig.text(0.01, 0.01, "\n".join(key), fontsize=7, va="bottom", family="monospace")
-    fig.tight_layout(rect=(0, legend_in / height, 1, 0.97))
+    fig.tight_layout(rect=(0, legend_in / height, 1, 1))  # it makes room for the suptitle
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return True
