@@ -46,6 +46,6 @@ def test_a_changed_experiment_or_table_is_refused(
     assert _study(path, out) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"Error: {out}: run layout-")
-    assert "and 1 more run(s) was made with different settings/table (" in err[0]
+    assert " (and 1 more) was made with different settings/table (" in err[0]
     assert differs in err[0] and err[0].endswith("; use a new --out or delete them")
     assert _study(path, tmp_path / "fresh") == 0  # a new --out is fine

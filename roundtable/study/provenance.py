@@ -79,7 +79,7 @@ def check_recorded(
     if mismatched:
         run_id, diff = mismatched[0]
         more = len(mismatched) - 1
-        also = f" and {more} more run(s)" if more else ""
+        also = f" (and {more} more)" if more else ""
         raise InputError(
             f"{out}: run {run_id}{also} was made with different settings/table "
             f"({'; '.join(diff)}); use a new --out or delete {'them' if more else 'it'}"

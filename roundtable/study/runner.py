@@ -4,7 +4,8 @@ Each endpoint has a thread pool as large as its concurrency; its workers take ru
 one shared queue, so a faster endpoint takes more. A run is an ordinary run directory
 (`runs/<id>/`) driven by run.Discussion with a quiet display; its study.json records the
 outcome. Ctrl-C (or SIGTERM) sets a stop flag that each discussion sees at its next
-display call (a streamed chunk at most), so in-flight runs end as interrupted.
+display call (a streamed chunk at most), and each questionnaire before its next request,
+so in-flight runs end as interrupted.
 """
 
 from __future__ import annotations
