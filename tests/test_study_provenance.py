@@ -49,3 +49,17 @@ def test_a_changed_experiment_or_table_is_refused(
     assert " (and 1 more) was made with different settings/table (" in err[0]
     assert differs in err[0] and err[0].endswith("; use a new --out or delete them")
     assert _study(path, tmp_path / "fresh") == 0  # a new --out is fine
+
+
+def test_runs_the_experiment_no_longer_plans_are_refused(
+    table: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, out = _experiment(tmp_path), tmp_path / "out"
+    assert _study(path, out) == 0
+    path.write_text(path.read_text().replace("[shared, chat]", "[shared]"))
+    capsys.readouterr()
+    assert _study(path, out) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"Error: {out}: run layout-chat-s0-") and "\n" not in err
+    assert err.endswith("is not part of this experiment (its condition or seed is no longer "
+                        "planned); use a new --out or delete it")  # fmt: skip

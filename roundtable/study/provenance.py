@@ -76,6 +76,20 @@ def check_recorded(
         diff = differences(record["made_with"], expected(run))
         if diff:
             mismatched.append((run.id, diff))
+    planned = {run.id for run in runs}
+    stray = sorted(
+        d.name
+        for d in (out / "runs").glob("*/")
+        if d.name not in planned and (d / RUN_FILE).is_file()
+    )
+    if stray:
+        # A run the experiment no longer plans (a factor value or seed taken out) would
+        # still land in runs.csv and the report, beside runs of another experiment.
+        others = f" (and {len(stray) - 1} more)" if len(stray) > 1 else ""
+        raise InputError(
+            f"{out}: run {stray[0]}{others} is not part of this experiment (its condition or "
+            f"seed is no longer planned); use a new --out or delete {'them' if others else 'it'}"
+        )
     if mismatched:
         run_id, diff = mismatched[0]
         more = len(mismatched) - 1
