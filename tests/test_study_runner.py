@@ -204,8 +204,13 @@ def test_failing_endpoint_is_recorded_and_retried(table: Path, tmp_path: Path) -
     rows = read_csv(out / "runs.csv")
     assert rows and {r["status"] for r in rows} == {"failed"}
     assert all(f"127.0.0.1:{port}" in r["error"] for r in rows)
+    said = io.StringIO()
     with BackgroundServer(port=port):
-        assert _study(path, out, []) == 0  # the same command again retries them
+        assert _study(path, out, [], Progress(stream=said)) == 0  # the same command again
+    # (the endpoint took no 4th run after 3 failures in a row: that one was never started)
+    assert said.getvalue().startswith(
+        "roundtable: study: 4 runs: 0 already complete, 0 to resume, 3 to retry, 1 to start\n"
+    )
     rows = read_csv(out / "runs.csv")
     assert len(rows) == 4 and {r["status"] for r in rows} == {"completed"}
 

@@ -23,9 +23,9 @@ class Progress:
         self._last_line = 0.0
         self._bar: Any = None
 
-    def start(self, total: int, done: int, resume: int = 0) -> None:
-        """The study starts with `done` of `total` runs already complete and `resume` of the
-        others recorded before (interrupted or failed: they carry on where they stopped)."""
+    def start(self, total: int, done: int, resume: int = 0, retry: int = 0) -> None:
+        """The study starts with `done` of `total` runs already complete, `resume` of the
+        others interrupted before (they carry on where they stopped) and `retry` failed."""
         self.total, self.done, self._skipped = total, done, done
         self._started = self._last_line = time.perf_counter()
         if not self.enabled:
@@ -33,9 +33,10 @@ class Progress:
         if done == total:
             self.write(f"roundtable: study: nothing to do: all {total} runs complete")
             return
+        retrying = f"{retry} to retry, " if retry else ""
         self.write(
             f"roundtable: study: {total} runs: {done} already complete, {resume} to resume, "
-            f"{total - done - resume} to start"
+            f"{retrying}{total - done - resume - retry} to start"
         )
         if self.stream.isatty():
             from tqdm import tqdm

@@ -268,17 +268,18 @@ class StudyRunner:
         (self.out / "runs").mkdir(parents=True, exist_ok=True)
         write_json(self.out / "study.json", _study_info(self.experiment, self.runs))
         todo: queue.Queue[PlannedRun] = queue.Queue()
-        done = resume = 0
+        done = resume = retry = 0
         for run in interleave(self.runs):  # conditions share the server's load evenly
             status = read_json(self.out / "runs" / run.id / RUN_FILE, {}).get("status")
             if status == "completed":
                 done += 1
             else:
-                resume += status is not None  # recorded before: interrupted or failed
+                resume += status in ("interrupted", "running")  # "running": the process died
+                retry += status == "failed"
                 todo.put(run)
         # The finished runs' rows now; the others add theirs as they end.
         self.results.rebuild(leave_out={r.id for r in list(todo.queue)})
-        self.progress.start(len(self.runs), done, resume)
+        self.progress.start(len(self.runs), done, resume, retry)
         pools = [
             ThreadPoolExecutor(e.spec.concurrency, thread_name_prefix=f"study-{e.spec.name}")
             for e in self.endpoints
