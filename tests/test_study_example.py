@@ -23,11 +23,11 @@ def test_example_experiment_end_to_end(tmp_path: Path, capsys: pytest.CaptureFix
     assert len(answers) == 6 * 4 * 5  # runs x personas x (2 + 3 items)
     assert not any(a["missing"] == "True" for a in answers)  # the dummy honours the schema
     report = (out / "report.md").read_text()
-    assert "| metric | layout=shared | layout=chat |" in report
+    assert "| metric | C1 | C2 |" in report and "| C1 | layout=shared | 3 | 3 |" in report
     assert "satisfied" in report and (out / "metrics.png").is_file()
     run_dir = out / "runs" / runs[0]["id"]
     assert main(["metrics", str(run_dir)]) == 0  # an ordinary run directory
     capsys.readouterr()
     assert main(["study", str(EXAMPLE), "--out", str(out)]) == 0  # again: nothing to do
-    assert "6 runs, 6 already complete" in capsys.readouterr().err
+    assert "nothing to do: all 6 runs complete" in capsys.readouterr().err
     assert len(read_csv(out / "runs.csv")) == 6

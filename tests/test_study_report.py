@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import csv
 import json
+import random
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from roundtable.cli import main
+from roundtable.study.charts import Panel, y_range
 from roundtable.study.report import build
 from roundtable.study.stats import (
     bootstrap_ci,
@@ -130,12 +133,95 @@ def test_report_on_known_data(tmp_path: Path) -> None:
     out = _study(tmp_path)
     text = build(out).read_text()
     assert "| gini | 0.1 [0.1, 0.1] (n=6) | 0.525 [0.51" in text
-    line = next(x for x in text.splitlines() if x.startswith("| gini | layout=chat vs"))
+    assert "| C1 | layout=shared | 6 | 6 |" in text and "| C2 | layout=chat | 6 | 6 |" in text
+    line = next(x for x in text.splitlines() if x.startswith("| gini | C2 vs C1"))
     assert "+0.425" in line and "| 0.00" in line  # a clear difference: p < 0.01
     assert "| 1 |" in line  # Cliff's delta: every chat run above every shared run
-    assert "| mood | layout=shared | 2 [2, 2] (n=6) |" in text  # before -> after shift
+    assert "| mood | C1 | 2 [2, 2] (n=6) |" in text  # before -> after shift, per run
     assert (out / "metrics.png").stat().st_size > 1000
     assert (out / "questionnaire.png").stat().st_size > 1000
+
+
+def _rewrite(path: Path, change: Callable[[list[dict[str, str]]], list[dict[str, str]]]) -> None:
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        columns, rows = list(reader.fieldnames or []), list(reader)
+    rows = change(rows)
+    columns += [k for k in rows[0] if k not in columns]
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, columns)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_report_does_not_depend_on_the_order_runs_finished(tmp_path: Path) -> None:
+    out = _study(tmp_path)
+    spread = random.Random(3)
+    _rewrite(out / "runs.csv", lambda rows: [{**r, "gini": spread.random()} for r in rows])
+    _rewrite(
+        out / "answers.csv", lambda rows: [{**r, "answer": spread.randint(1, 5)} for r in rows]
+    )
+    first = build(out).read_text()
+    for name in ("runs.csv", "answers.csv"):
+        _rewrite(out / name, lambda rows: random.Random(7).sample(rows, len(rows)))
+    assert build(out).read_text() == first
+
+
+def test_before_after_shift_is_tested_over_runs_not_personas(tmp_path: Path) -> None:
+    out = _study(tmp_path)
+
+    def second_persona(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        return rows + [{**r, "persona": "B", "answer": str(int(r["answer"]) + 1)} for r in rows]
+
+    _rewrite(out / "answers.csv", second_persona)
+    text = build(out).read_text()
+    # 6 runs of 2 personas each: 6 values (one per run), not 12.
+    assert "| mood | C2 | 2 [2, 2] (n=6) |" in text
+
+
+def test_readable_numbers_and_all_zero_metrics(tmp_path: Path) -> None:
+    out = _study(tmp_path)
+
+    def more(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        return [{**r, "prompt_tokens": "4551", "echo_turns": "0"} for r in rows]
+
+    _rewrite(out / "runs.csv", more)
+    text = build(out).read_text()
+    assert "| prompt_tokens | 4,551 [4,551, 4,551] (n=6) |" in text and "e+03" not in text
+    assert "Not charted, 0 in every run: echo_turns." in text
+
+
+@pytest.mark.filterwarnings("error")  # matplotlib warns when it draws an empty chart
+def test_report_when_every_run_failed(tmp_path: Path) -> None:
+    out = _study(tmp_path)
+    build(out)
+    _rewrite(out / "runs.csv", lambda rows: [{**r, "status": "failed"} for r in rows])
+    text = build(out).read_text()
+    assert "No completed runs: nothing to measure or compare yet." in text
+    assert "| metric |" not in text and "- **mood**" not in text
+    assert not (out / "metrics.png").exists() and not (out / "questionnaire.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("values", "scale", "low", "high", "note"),
+    [
+        ([2.2, 2.8, 2.5], (1.0, 5.0), 1.0, 5.0, ""),
+        ([0.0, 0.0], None, -1.0, 1.0, "all runs: 0"),
+        ([7.0, 7.0], None, 6.0, 8.0, "all runs: 7"),
+    ],
+    ids=["likert-scale", "all-zero", "constant"],
+)
+def test_chart_axis(
+    values: list[float], scale: tuple[float, float] | None, low: float, high: float, note: str
+) -> None:
+    panel = Panel("x", {"c": values}, {"c": bootstrap_ci(values)}, scale)
+    found = y_range(panel, values)
+    assert found is not None and found[0] <= low and found[1] >= high and found[2] == note
+    assert found[1] - found[0] <= (high - low) * 1.2  # the scale, not far beyond it
+
+
+def test_chart_axis_left_to_matplotlib_for_varied_values() -> None:
+    assert y_range(Panel("x", {"c": [1, 2]}, {"c": bootstrap_ci([1, 2])}), [1, 2]) is None
 
 
 def test_report_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,6 +13,7 @@ import pytest
 from dummy_server import BackgroundServer
 from roundtable.study.plan import expand
 from roundtable.study.progress import Progress
+from roundtable.study.questionnaire import Questionnaire
 from roundtable.study.results import read_csv
 from roundtable.study.runner import make_runner
 from roundtable.study.spec import load_experiment
@@ -89,7 +90,8 @@ def test_interrupt_then_rerun_matches_uninterrupted(table: Path, tmp_path: Path)
             for p in (tmp_path / "cut").glob("runs/*/study.json")
         ]
         assert "interrupted" in statuses
-        assert _study(path, tmp_path / "cut", servers) == 0
+        said = io.StringIO()
+        assert _study(path, tmp_path / "cut", servers, Progress(stream=said)) == 0
     finally:
         for s in servers:
             s.close()
@@ -99,10 +101,91 @@ def test_interrupt_then_rerun_matches_uninterrupted(table: Path, tmp_path: Path)
         if '"type": "resume"' in p.read_text()
     ]
     assert resumed  # carried on from its saved turns, not started again
+    first = said.getvalue().splitlines()[0]
+    assert first == f"roundtable: study: 4 runs: {statuses.count('completed')} already " + (
+        f"complete, {4 - statuses.count('completed')} to resume, 0 to start"
+    )
     whole, cut = _turns(tmp_path / "whole"), _turns(tmp_path / "cut")
     assert len(whole) == 4 and whole == cut
     assert _answers(tmp_path / "whole") == _answers(tmp_path / "cut")
     assert len(_answers(tmp_path / "cut")) == 4 * 4 * 3  # runs x personas x (2 mood + 1 pick)
+
+
+def test_stop_during_the_questionnaire_leaves_the_run_interrupted(
+    table: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _experiment(tmp_path, QUESTIONS, seeds=1)
+    servers: list[Any] = []
+    real = Questionnaire.ask
+    stopped: list[str] = []
+
+    def ask(self: Questionnaire, table: Any, clients: Any, when: str, *a: Any) -> Any:
+        if when == "after" and not stopped:
+            stopped.append(table.settings.layout)
+            runner.stop.set()  # Ctrl-C as the personas start answering
+        return real(self, table, clients, when, *a)
+
+    try:
+        assert _study(path, tmp_path / "whole", servers) == 0
+        exp = load_experiment(path)
+        runner = make_runner(exp, expand(exp), tmp_path / "cut", servers=servers)
+        monkeypatch.setattr(Questionnaire, "ask", ask)
+        assert runner.execute() == 130
+        (run_dir,) = (tmp_path / "cut").glob(f"runs/layout-{stopped[0]}-*")
+        assert json.loads((run_dir / "study.json").read_text())["status"] == "interrupted"
+        assert not (run_dir / "answers.json").read_text().count('"after"')
+        discussion = (run_dir / "transcript.jsonl").read_text()
+        monkeypatch.setattr(Questionnaire, "ask", real)
+        assert _study(path, tmp_path / "cut", servers) == 0
+    finally:
+        for s in servers:
+            s.close()
+    # The re-run asked the questionnaire without redoing the finished discussion...
+    assert (run_dir / "transcript.jsonl").read_text() == discussion
+    # ...and gives what an uninterrupted study gives.
+    assert _turns(tmp_path / "whole") == _turns(tmp_path / "cut")
+    assert _answers(tmp_path / "whole") == _answers(tmp_path / "cut")
+    assert len(_answers(tmp_path / "cut")) == 2 * 4 * 3
+
+
+def test_runs_are_queued_across_conditions(table: Path, tmp_path: Path) -> None:
+    # Condition by condition, one condition would run while the server is busier (or
+    # warmer) than the other: its timing figures would differ for no reason of its own.
+    path = _experiment(tmp_path, "endpoints:\n  - {name: one, concurrency: 1}\n", seeds=3)
+    servers: list[Any] = []
+    try:
+        assert _study(path, tmp_path / "out", servers) == 0
+    finally:
+        for s in servers:
+            s.close()
+    rows = read_csv(tmp_path / "out" / "runs.csv")  # in the order the runs finished
+    assert [(r["layout"], r["seed"]) for r in rows] == [
+        (layout, str(seed)) for seed in range(3) for layout in ("shared", "chat")
+    ]
+
+
+def test_tokens_count_as_turns_end_and_nothing_to_do(table: Path, tmp_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
+
+    class Watch(Progress):
+        def turn(self) -> None:
+            super().turn()
+            seen.append((self.done, self.tokens_out))
+
+    path = _experiment(tmp_path, seeds=1)
+    said = io.StringIO()
+    servers: list[Any] = []
+    try:
+        assert _study(path, tmp_path / "out", servers, Watch(enabled=False)) == 0
+        assert _study(path, tmp_path / "out", servers, Progress(stream=said)) == 0
+    finally:
+        for s in servers:
+            s.close()
+    assert seen[0][0] == 0 and seen[0][1] > 0  # tokens/s moves before any run ends
+    assert said.getvalue().splitlines()[0] == (
+        "roundtable: study: nothing to do: all 2 runs complete"
+    )
+    assert "ETA" not in said.getvalue()
 
 
 def _free_port() -> int:
@@ -121,8 +204,13 @@ def test_failing_endpoint_is_recorded_and_retried(table: Path, tmp_path: Path) -
     rows = read_csv(out / "runs.csv")
     assert rows and {r["status"] for r in rows} == {"failed"}
     assert all(f"127.0.0.1:{port}" in r["error"] for r in rows)
+    said = io.StringIO()
     with BackgroundServer(port=port):
-        assert _study(path, out, []) == 0  # the same command again retries them
+        assert _study(path, out, [], Progress(stream=said)) == 0  # the same command again
+    # (the endpoint took no 4th run after 3 failures in a row: that one was never started)
+    assert said.getvalue().startswith(
+        "roundtable: study: 4 runs: 0 already complete, 0 to resume, 3 to retry, 1 to start\n"
+    )
     rows = read_csv(out / "runs.csv")
     assert len(rows) == 4 and {r["status"] for r in rows} == {"completed"}
 
@@ -154,6 +242,6 @@ def test_progress_lines_when_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> 
     progress.finished("failed")
     progress.tick()
     lines = out.getvalue().splitlines()
-    assert lines[0] == "roundtable: study: 10 runs, 4 already complete"
+    assert lines[0] == "roundtable: study: 10 runs: 4 already complete, 0 to resume, 6 to start"
     assert lines[1].startswith("roundtable: study: 6/10 runs, ")
     assert "turns/s" in lines[1] and "tokens/s" in lines[1] and "1 failed, ETA" in lines[1]

@@ -71,6 +71,11 @@ def _write(tmp_path: Path, text: str) -> Path:
             "table: table\nquestionnaire:\n  - {id: q, kind: likert, question: Q, when: later}\n",
             "exp.yaml: questionnaire[0].when: must be after",
         ),
+        (
+            "table: table\nquestionnaire:\n  - {id: q, kind: text, question: Q}\n"
+            "  - {id: r, kind: text, question: R}\n  - {id: q, kind: text, question: S}\n",
+            "exp.yaml: questionnaire[2].id: 'q' is also the id of questionnaire[0]",
+        ),
     ],
     ids=[
         "typo",
@@ -89,6 +94,7 @@ def _write(tmp_path: Path, text: str) -> Path:
         "options",
         "misplaced",
         "when",
+        "same-id",
     ],
 )
 def test_schema_errors(
@@ -102,13 +108,18 @@ def test_schema_errors(
 
 
 def test_bad_combination_names_the_condition(table: Path, tmp_path: Path) -> None:
-    # wrap_up_turns 5 is fine alone, but not with turns 3: caught before any run.
+    # wrap_up_turns 5 is fine alone, but not with turns 3: caught before any run, and
+    # named by the experiment's keys (a study has no command-line flags for them).
     path = _write(
         tmp_path, "table: table\nsettings: {wrap_up_turns: 5}\nfactors:\n  turns: [8, 3]\n"
     )
     exp = load_experiment(path)
-    with pytest.raises(InputError, match=r"exp.yaml: condition turns=3: --wrap-up-turns"):
+    with pytest.raises(InputError) as caught:
         check_plan(exp, expand(exp))
+    message = str(caught.value)
+    assert message.startswith(f"{path}: condition turns=3: settings.wrap_up_turns: ")
+    assert "set settings.wrap_up_turns to 3" in message and "factors.turns" in message
+    assert "--" not in message
 
 
 def test_factors_times_seeds_and_stable_ids(table: Path, tmp_path: Path) -> None:
@@ -159,4 +170,5 @@ def test_dry_run_lists_runs(
     out = capsys.readouterr().out
     assert "4 runs = 2 condition(s) x 2 seed(s)" in out
     assert out.count("speaker_selection-round_robin-s") == 2
+    assert f"the study would be written to {table / 'studies' / 'exp'}/ (--out)" in out
     assert not (table / "studies").exists()

@@ -50,12 +50,13 @@ def main_study(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.experiment)
     runs = expand(experiment)
     check_plan(experiment, runs)
+    out = args.out or default_out(experiment.table, experiment.name)
     if args.dry_run:
         print(describe_plan(experiment, runs))
+        print(f"the study would be written to {out}/ (--out)")
         return 0
     from .runner import run_study
 
-    out = args.out or default_out(experiment.table, experiment.name)
     return run_study(experiment, runs, out, offline=args.offline, progress=args.progress)
 
 

@@ -7,6 +7,7 @@ import itertools
 import json
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from ..personas import load_personas
 from ..prompts import Prompts
 from ..table import Table, load_table
 from ..task import load_task
+from .provenance import made_with
 from .spec import TABLE_PARTS, Experiment
 
 
@@ -69,6 +71,14 @@ def expand(experiment: Experiment) -> list[PlannedRun]:
     return runs
 
 
+def interleave(runs: Sequence[PlannedRun]) -> list[PlannedRun]:
+    """The runs seed-major (each condition's first seed, then each one's second, ...): queued
+    condition by condition, the conditions would meet different loads on the server, which
+    shows up in their timing figures as a difference they do not have."""
+    rank = {seed: i for i, seed in enumerate(dict.fromkeys(r.seed for r in runs))}
+    return sorted(runs, key=lambda r: rank[r.seed])  # stable: conditions keep their order
+
+
 def conditions(runs: list[PlannedRun]) -> list[tuple[tuple[str, Any], ...]]:
     """The distinct conditions, in plan order."""
     return list(dict.fromkeys(r.condition for r in runs))
@@ -87,6 +97,7 @@ class TableCache:
     def __init__(self, experiment: Experiment) -> None:
         self.experiment = experiment
         self._tables: dict[Any, Table] = {}
+        self._made_with: dict[Any, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def table(self, run: PlannedRun) -> Table:
@@ -97,6 +108,13 @@ class TableCache:
                 self._tables[key] = build_table(self.experiment, run)
             table = self._tables[key]
         return replace(table, settings=replace(table.settings, seed=run.seed))
+
+    def made_with(self, run: PlannedRun) -> dict[str, Any]:
+        """What the run's condition is made with (provenance.made_with), once per condition."""
+        key = repr(run.condition)
+        if key not in self._made_with:
+            self._made_with[key] = made_with(self.table(run))
+        return self._made_with[key]
 
 
 def _build(experiment: Experiment, run: PlannedRun, flags: dict[str, Any]) -> Table:
@@ -128,8 +146,25 @@ def _build(experiment: Experiment, run: PlannedRun, flags: dict[str, Any]) -> Ta
                 "remove it, or join the table with roundtable run"
             )
     except InputError as exc:
-        raise InputError(f"{experiment.path}: condition {run.label()}: {exc}") from None
+        message = _study_keys(str(exc), experiment)
+        raise InputError(f"{experiment.path}: condition {run.label()}: {message}") from None
     return table
+
+
+def _study_keys(message: str, experiment: Experiment) -> str:
+    """The table's error in the experiment file's terms: its settings reach the table as
+    command-line flags, which a study does not have, so `--wrap-up-turns` becomes
+    `settings.wrap_up_turns` (or `factors.wrap_up_turns`)."""
+
+    def key(name: str) -> str:
+        name = name.replace("-", "_")
+        return f"factors.{name}" if name in experiment.factors else f"settings.{name}"
+
+    def to(match: re.Match[str]) -> str:
+        return f"set {key(match[1])} to {match[2]}"
+
+    message = re.sub(r"\badd --([a-z][a-z0-9-]*) ([^\s,;]+)", to, message)
+    return re.sub(r"--([a-z][a-z0-9-]*)", lambda m: key(m[1]), message)
 
 
 def check_plan(experiment: Experiment, runs: list[PlannedRun]) -> None:

@@ -23,11 +23,22 @@ class Progress:
         self._last_line = 0.0
         self._bar: Any = None
 
-    def start(self, total: int, done: int) -> None:
-        """The study starts with `done` of `total` runs already complete."""
+    def start(self, total: int, done: int, resume: int = 0, retry: int = 0) -> None:
+        """The study starts with `done` of `total` runs already complete, `resume` of the
+        others interrupted before (they carry on where they stopped) and `retry` failed."""
         self.total, self.done, self._skipped = total, done, done
         self._started = self._last_line = time.perf_counter()
-        if self.enabled and self.stream.isatty():
+        if not self.enabled:
+            return
+        if done == total:
+            self.write(f"roundtable: study: nothing to do: all {total} runs complete")
+            return
+        retrying = f"{retry} to retry, " if retry else ""
+        self.write(
+            f"roundtable: study: {total} runs: {done} already complete, {resume} to resume, "
+            f"{retrying}{total - done - resume - retry} to start"
+        )
+        if self.stream.isatty():
             from tqdm import tqdm
 
             self._bar = tqdm(
@@ -38,8 +49,6 @@ class Progress:
                 dynamic_ncols=True,
                 smoothing=0.1,
             )
-        elif self.enabled:
-            self.write(f"roundtable: study: {total} runs, {done} already complete")
 
     def turn(self) -> None:
         """A turn finished somewhere."""
@@ -47,7 +56,7 @@ class Progress:
             self.turns += 1
 
     def tokens(self, n: int) -> None:
-        """Completion tokens of a run that ended."""
+        """Completion tokens of a turn that ended."""
         with self._lock:
             self.tokens_out += n
 
@@ -96,5 +105,5 @@ class Progress:
             self.tick()
             self._bar.close()
             self._bar = None
-        if self.enabled:
-            self.write(f"roundtable: study: {self.summary()}")
+        if self.enabled and (self.done > self._skipped or self.turns):
+            self.write(f"roundtable: study: {self.summary()}")  # unless nothing ran

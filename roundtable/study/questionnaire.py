@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -178,10 +179,23 @@ def _messages(
 class Questionnaire:
     """Asks a run's personas the items for one moment (before or after)."""
 
-    def __init__(self, items: Sequence[Item], structured: Mapping[int, bool]) -> None:
-        """`structured` maps id(client) to whether to send a JSON schema (updated on refusal)."""
+    def __init__(
+        self,
+        items: Sequence[Item],
+        structured: Mapping[int, bool],
+        stop: threading.Event | None = None,
+    ) -> None:
+        """`structured` maps id(client) to whether to send a JSON schema (updated on refusal);
+        `stop` set (Ctrl-C in a study) ends the questionnaire before its next request."""
         self.items = list(items)
         self.structured = dict(structured)
+        self.stop = stop
+
+    def _check(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            # The caller records the run as interrupted; the moment's answers are asked
+            # again, whole, on the next invocation (seeded: they come out the same).
+            raise KeyboardInterrupt
 
     def ask(
         self,
@@ -213,6 +227,7 @@ class Questionnaire:
         seed: int,
         view: Shown,
     ) -> tuple[str, bool]:
+        self._check()
         structured = self.structured.get(id(client), False)
         sampling: dict[str, Any] = {}
         if structured:

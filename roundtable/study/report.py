@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from .charts import FEW, Panel, plot
 from .results import METRIC_COLUMNS, Results, read_csv, read_json
 from .stats import Estimate, bootstrap_ci, cliffs_delta, cohens_d, permutation_p, sign_flip_p
 
@@ -30,6 +31,16 @@ PLOTTED = (
 )
 EXTRA_NUMERIC = ("turns", "prompt_tokens", "completion_tokens", "seconds")
 SEED = 0  # the statistics' own seed: the same data give the same report
+TIMING = ("seconds", "latency_mean_s", "latency_p50_s", "latency_max_s")
+TIMING_NOTE = (
+    "‡ timing: depends on the load on the server (concurrency, the other runs in flight) "
+    "as much as on the condition; runs are queued across conditions to spread it evenly, "
+    "but compare these with care."
+)
+FEW_NOTE = (
+    f"† fewer than {FEW} runs: the bootstrap interval is about the range of those runs, "
+    "not a meaningful 95% CI."
+)
 
 
 def _number(text: str | None) -> float | None:
@@ -44,10 +55,20 @@ def _condition(row: dict[str, str], factors: Sequence[str]) -> str:
     return ", ".join(f"{f}={row.get(f, '')}" for f in factors) or "all runs"
 
 
+def _num(value: float, sign: str = "") -> str:
+    """A number for people: 4550 as `4,550`, not `4.55e+03`; small ones to 3 digits."""
+    if math.isnan(value):
+        return "n/a"
+    if abs(value) >= 1000:
+        return f"{value:{sign},.0f}"
+    return f"{value:{sign}.3g}" if abs(value) >= 1e-4 or value == 0 else f"{value:{sign}.1e}"
+
+
 def _fmt(e: Estimate) -> str:
     if e.n == 0:
         return "n/a"
-    return f"{e.mean:.3g} [{e.low:.3g}, {e.high:.3g}] (n={e.n})"
+    few = "†" if 1 < e.n < FEW else ""
+    return f"{_num(e.mean)} [{_num(e.low)}, {_num(e.high)}] (n={e.n}){few}"
 
 
 def _p(value: float) -> str:
@@ -68,20 +89,26 @@ def group(
     return dict(out)
 
 
-def compare_lines(name: str, groups: dict[str, list[float]], order: Sequence[str]) -> list[str]:
-    """Rows of the comparison table: every condition against the first."""
+def compare_lines(
+    name: str,
+    groups: dict[str, list[float]],
+    order: Sequence[str],
+    codes: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Rows of the comparison table: every condition against the first (by code, if given)."""
     if len(order) < 2:
         return []
+    code = codes or {c: c for c in order}
     base = groups.get(order[0], [])
     lines = []
     for other in order[1:]:
         values = groups.get(other, [])
-        if not base or not values:
-            continue
+        if not base or not values or len(set(base) | set(values)) == 1:
+            continue  # nothing to compare: no runs, or every run the same
         diff = sum(values) / len(values) - sum(base) / len(base)
         p = permutation_p(base, values, seed=SEED)
         lines.append(
-            f"| {name} | {other} vs {order[0]} | {diff:+.3g} | {_p(p)} | "
+            f"| {name} | {code[other]} vs {code[order[0]]} | {_num(diff, '+')} | {_p(p)} | "
             f"{_p(cohens_d(base, values))} | {_p(cliffs_delta(base, values))} |"
         )
     return lines
@@ -96,41 +123,15 @@ def _numeric_columns(rows: Sequence[dict[str, str]]) -> list[str]:
     ]
 
 
-def _plot(path: Path, panels: list[tuple[str, dict[str, Estimate]]], order: Sequence[str]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = min(4, len(panels))
-    rows = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
-    for ax, (title, estimates) in zip(axes.flat, panels, strict=False):
-        names = [c for c in order if c in estimates and estimates[c].n]
-        means = [estimates[c].mean for c in names]
-        errors = [
-            [estimates[c].mean - estimates[c].low for c in names],
-            [estimates[c].high - estimates[c].mean for c in names],
-        ]
-        ax.errorbar(range(len(names)), means, yerr=errors, fmt="o", capsize=4)
-        ax.set_xticks(range(len(names)), [n.replace(", ", "\n") for n in names], fontsize=7)
-        ax.set_title(title, fontsize=9)
-        ax.set_xlim(-0.5, len(names) - 0.5)
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.axis("off")
-    fig.suptitle("mean and 95% bootstrap CI per condition", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
 def _answers_section(
     answers: Sequence[dict[str, str]],
     factors: Sequence[str],
     items: Sequence[dict[str, Any]],
     order: Sequence[str],
     out: Path,
+    codes: Mapping[str, str] | None = None,
 ) -> list[str]:
+    code = codes or {c: c for c in order}
     lines = ["## Questionnaire", ""]
     missing = sum(a.get("missing") == "True" for a in answers)
     lines.append(
@@ -138,7 +139,7 @@ def _answers_section(
         "made up). Numeric items: the mean of each run's personas, per run."
     )
     lines.append("")
-    panels: list[tuple[str, dict[str, Estimate]]] = []
+    panels: list[Panel] = []
     comparisons: list[str] = []
     shifts: list[str] = []
     for item in items:
@@ -154,14 +155,12 @@ def _answers_section(
                 for (cond, _run), values in per_run.items():
                     groups[cond].append(sum(values) / len(values))
                 estimates = {c: bootstrap_ci(v, seed=SEED) for c, v in groups.items()}
-                lines.append(
-                    f"- **{item['id']}** ({when}): "
-                    + "; ".join(f"{c}: {_fmt(estimates[c])}" for c in order if c in estimates)
-                )
-                panels.append((f"{item['id']} ({when})", estimates))
-                comparisons += compare_lines(f"{item['id']} ({when})", groups, order)
+                shown = [f"{code[c]}: {_fmt(estimates[c])}" for c in order if c in estimates]
+                lines.append(f"- **{item['id']}** ({when}): {'; '.join(shown) or 'no answers'}")
+                panels.append(Panel(f"{item['id']} ({when})", groups, estimates, _scale(item)))
+                comparisons += compare_lines(f"{item['id']} ({when})", groups, order, code)
             if item["when"] == ["before", "after"]:
-                shifts += _shift_lines(item["id"], mine, factors, order)
+                shifts += _shift_lines(item["id"], mine, factors, order, code)
         elif item["kind"] == "choice":
             for cond in order:
                 picked = [
@@ -186,34 +185,52 @@ def _answers_section(
     if shifts:
         lines += [
             "",
-            "### Before vs. after (paired per persona: after - before)",
+            "### Before vs. after",
             "",
-            "| item | condition | mean shift [95% CI] | p (sign flip) |",
+            "Each persona's after - before, averaged over the run's personas: one value per "
+            "run (a run's personas are not independent samples), tested over runs.",
+            "",
+            "| item | condition | mean shift per run [95% CI] | p (sign flip) |",
             "| --- | --- | --- | --- |",
             *shifts,
         ]
-    if panels:
-        _plot(out / "questionnaire.png", panels, order)
+    if plot(out / "questionnaire.png", panels, order, code):
         lines += ["", "![questionnaire](questionnaire.png)"]
     return lines
 
 
+def _scale(item: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The range an item's answers can take, for its chart's axis."""
+    if item["kind"] == "likert":
+        return 1.0, float(item.get("scale") or 5)
+    if item.get("min") is not None and item.get("max") is not None:
+        return float(item["min"]), float(item["max"])
+    return None
+
+
 def _shift_lines(
-    item: str, answers: Sequence[dict[str, str]], factors: Sequence[str], order: Sequence[str]
+    item: str,
+    answers: Sequence[dict[str, str]],
+    factors: Sequence[str],
+    order: Sequence[str],
+    code: Mapping[str, str],
 ) -> list[str]:
     pairs: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
     for a in answers:
         value = _number(a.get("answer"))
         if value is not None:
             pairs[(_condition(a, factors), a["run"], a["persona"])][a["when"]] = value
+    per_run: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for (cond, run, _), p in sorted(pairs.items()):
+        if len(p) == 2:
+            per_run[(cond, run)].append(p["after"] - p["before"])
     lines = []
     for cond in order:
-        diffs = [
-            p["after"] - p["before"] for (c, _, _), p in pairs.items() if c == cond and len(p) == 2
-        ]
+        diffs = [sum(d) / len(d) for (c, _), d in per_run.items() if c == cond]
         if diffs:
             e = bootstrap_ci(diffs, seed=SEED)
-            lines.append(f"| {item} | {cond} | {_fmt(e)} | {_p(sign_flip_p(diffs, seed=SEED))} |")
+            flip = _p(sign_flip_p(diffs, seed=SEED))
+            lines.append(f"| {item} | {code[cond]} | {_fmt(e)} | {flip} |")
     return lines
 
 
@@ -228,6 +245,69 @@ def _order(factors: dict[str, list[Any]], seen: Sequence[str]) -> list[str]:
     return sorted(dict.fromkeys(seen), key=lambda c: rank.get(c, len(rank)))
 
 
+def _conditions_table(
+    every: Sequence[dict[str, str]], factors: Sequence[str], order: Sequence[str]
+) -> list[str]:
+    """Each condition's code (as the tables and charts name it), its values and its runs."""
+    lines = ["| code | condition | runs | completed |", "| --- | --- | --- | --- |"]
+    for i, cond in enumerate(order):
+        mine = [r for r in every if _condition(r, factors) == cond]
+        done = sum(r.get("status") == "completed" for r in mine)
+        lines.append(f"| C{i + 1} | {cond} | {len(mine)} | {done} |")
+    return lines
+
+
+def _metrics_section(
+    rows: Sequence[dict[str, str]],
+    factors: Sequence[str],
+    order: Sequence[str],
+    code: Mapping[str, str],
+    out: Path,
+) -> list[str]:
+    lines = [
+        "## Metrics per condition",
+        "",
+        "| metric | " + " | ".join(code[c] for c in order) + " |",
+        "| --- |" + " --- |" * len(order),
+    ]
+    panels: list[Panel] = []
+    comparisons: list[str] = []
+    zero: list[str] = []
+    for column in _numeric_columns(rows):
+        groups = group(rows, factors, column)
+        estimates = {c: bootstrap_ci(v, seed=SEED) for c, v in groups.items()}
+        name = f"{column} ‡" if column in TIMING else column
+        lines.append(
+            f"| {name} | "
+            + " | ".join(_fmt(estimates[c]) if c in estimates else "n/a" for c in order)
+            + " |"
+        )
+        if column in PLOTTED:
+            if all(v == 0 for values in groups.values() for v in values):
+                zero.append(column)  # a chart of zeros says nothing; say it in words
+            else:
+                panels.append(Panel(name, groups, estimates))
+        comparisons += compare_lines(name, groups, order, code)
+    lines += ["", FEW_NOTE, TIMING_NOTE]
+    if comparisons:
+        lines += [
+            "",
+            "## Differences between conditions",
+            "",
+            "Each condition against C1; conditions where every run has the same value are "
+            "left out.",
+            "",
+            "| metric | comparison | difference | p (permutation) | Cohen's d | Cliff's delta |",
+            "| --- | --- | --- | --- | --- | --- |",
+            *comparisons,
+        ]
+    if plot(out / "metrics.png", panels, order, code):
+        lines += ["", "![metrics](metrics.png)"]
+    if zero:
+        lines += ["", f"Not charted, 0 in every run: {', '.join(zero)}."]
+    return lines
+
+
 def build(out: Path) -> Path:
     """Write report.md (and its PNGs) from runs.csv and answers.csv."""
     info = read_json(out / "study.json", None)
@@ -236,9 +316,11 @@ def build(out: Path) -> Path:
             f"{out}: not a study directory (no study.json); pass the --out of a `roundtable study`"
         )
     factors = list(info.get("factors") or {})
-    every = read_csv(out / "runs.csv")
+    # Sorted, so the same runs give the same report whatever order they finished in.
+    every = sorted(read_csv(out / "runs.csv"), key=lambda r: r.get("id") or "")
     rows = [r for r in every if r.get("status") == "completed"]
     order = _order(info.get("factors") or {}, [_condition(r, factors) for r in every])
+    code = {c: f"C{i + 1}" for i, c in enumerate(order)}
     statuses: dict[str, int] = defaultdict(int)
     for r in every:
         statuses[r.get("status") or "?"] += 1
@@ -246,47 +328,30 @@ def build(out: Path) -> Path:
         f"# Study {info.get('name', out.name)}",
         "",
         f"{len(every)} of {info.get('runs', '?')} runs recorded: "
-        + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
-        + f". Conditions: {', '.join(order) or 'none'}. Statistics over completed runs; "
-        "95% percentile bootstrap intervals; p-values from two-sided permutation tests "
-        "against the first condition.",
+        + (", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) or "none")
+        + ". Statistics over completed runs, one value per run; 95% percentile bootstrap "
+        "intervals; p-values from two-sided permutation tests against the first condition "
+        "(C1).",
         "",
-        "## Metrics per condition",
+        "## Conditions",
         "",
-        "| metric | " + " | ".join(order) + " |",
-        "| --- |" + " --- |" * len(order),
+        *_conditions_table(every, factors, order),
+        "",
     ]
-    panels: list[tuple[str, dict[str, Estimate]]] = []
-    comparisons: list[str] = []
-    for column in _numeric_columns(rows):
-        groups = group(rows, factors, column)
-        estimates = {c: bootstrap_ci(v, seed=SEED) for c, v in groups.items()}
-        lines.append(
-            f"| {column} | "
-            + " | ".join(_fmt(estimates[c]) if c in estimates else "n/a" for c in order)
-            + " |"
-        )
-        if column in PLOTTED:
-            panels.append((column, estimates))
-        comparisons += compare_lines(column, groups, order)
-    if comparisons:
-        lines += [
-            "",
-            "## Differences between conditions",
-            "",
-            "| metric | comparison | difference | p (permutation) | Cohen's d | Cliff's delta |",
-            "| --- | --- | --- | --- | --- | --- |",
-            *comparisons,
-        ]
-    if panels and rows:
-        _plot(out / "metrics.png", panels, order)
-        lines += ["", "![metrics](metrics.png)"]
+    if rows:
+        lines += _metrics_section(rows, factors, order, code, out)
+    else:
+        lines += ["No completed runs: nothing to measure or compare yet."]
+        for stale in ("metrics.png", "questionnaire.png"):
+            (out / stale).unlink(missing_ok=True)
     items = info.get("questionnaire") or []
-    if items and (out / "answers.csv").is_file():
-        answers = [
-            a for a in read_csv(out / "answers.csv") if any(r["id"] == a["run"] for r in rows)
-        ]
-        lines += ["", *_answers_section(answers, factors, items, order, out)]
+    if rows and items and (out / "answers.csv").is_file():
+        done = {r["id"] for r in rows}
+        answers = sorted(
+            (a for a in read_csv(out / "answers.csv") if a.get("run") in done),
+            key=lambda a: (a["run"], a.get("persona", ""), a["item"], a.get("when", "")),
+        )
+        lines += ["", *_answers_section(answers, factors, items, order, out, code)]
     failed = [r for r in every if r.get("status") == "failed"]
     if failed:
         lines += ["", "## Failed runs (run the study again to retry them)", ""]

@@ -4,13 +4,15 @@ Each endpoint has a thread pool as large as its concurrency; its workers take ru
 one shared queue, so a faster endpoint takes more. A run is an ordinary run directory
 (`runs/<id>/`) driven by run.Discussion with a quiet display; its study.json records the
 outcome. Ctrl-C (or SIGTERM) sets a stop flag that each discussion sees at its next
-display call (a streamed chunk at most), so in-flight runs end as interrupted.
+display call (a streamed chunk at most), and each questionnaire before its next request,
+so in-flight runs end as interrupted.
 """
 
 from __future__ import annotations
 
 import io
 import queue
+import re
 import signal
 import sys
 import threading
@@ -27,13 +29,15 @@ from ..run import Discussion
 from ..selector import Selector
 from ..table import Clients, Table, build_clients, load_run
 from ..transcript import RunLock, read_records
-from .plan import PlannedRun, TableCache, build_table
+from .plan import PlannedRun, TableCache, build_table, interleave
 from .progress import Progress
+from .provenance import check_recorded
 from .questionnaire import Questionnaire
 from .results import ANSWERS_FILE, RUN_FILE, Results, read_json, write_json
 from .spec import Endpoint, Experiment
 
 FAILURES_TO_DISABLE = 3  # an endpoint whose runs fail this often in a row takes no more
+_COMPLETION = re.compile(r"\+(\d+) tokens")
 
 
 class _Stop(Display):
@@ -59,8 +63,12 @@ class _Stop(Display):
         super().text(delta)
 
     def end_turn(self, footer: str = "") -> None:
-        """A turn ends: counted for the progress bar."""
+        """A turn ends: counted, with its tokens, for the progress bar."""
         super().end_turn(footer)
+        # The footer is "<prompt>+<completion> tokens, ..." (attempts.py): counting here
+        # shows tokens/s while runs are in flight, not only as each run ends.
+        tokens = _COMPLETION.search(footer)
+        self._progress.tokens(int(tokens[1]) if tokens else 0)
         self._progress.turn()
 
 
@@ -96,7 +104,12 @@ class StudyRunner:
     # -- one run ------------------------------------------------------------------------
     def _record(self, run: PlannedRun, **values: Any) -> dict[str, Any]:
         path = self.out / "runs" / run.id / RUN_FILE
-        record = read_json(path, {}) or {"id": run.id, "condition": run.values, "seed": run.seed}
+        record = read_json(path, {}) or {
+            "id": run.id,
+            "condition": run.values,
+            "seed": run.seed,
+            "made_with": self.tables.made_with(run),  # checked when the study runs again
+        }
         record.update(values)
         path.parent.mkdir(parents=True, exist_ok=True)  # the lock removes an unused one
         write_json(path, record)
@@ -126,7 +139,7 @@ class StudyRunner:
         clients: Clients | None = None
         started = time.perf_counter()
         before = read_json(run_dir / RUN_FILE, {}).get("seconds") or 0.0
-        status, error, result = "failed", "", None
+        status, error = "failed", ""
         try:
             lock = RunLock(run_dir)
             table, resume = self._table(run, where)
@@ -134,7 +147,9 @@ class StudyRunner:
             for c in clients.distinct():
                 where.structured.setdefault(id(c), where.spec.structured)
             self._record(run, endpoint=where.spec.name, status="running", error="")
-            questionnaire = Questionnaire(self.experiment.questionnaire, where.structured)
+            questionnaire = Questionnaire(
+                self.experiment.questionnaire, where.structured, stop=self.stop
+            )
             answers: list[dict[str, Any]] = read_json(run_dir / ANSWERS_FILE, [])
             asked = {(a["persona"], a["item"], a["when"]) for a in answers}
             if not any(w == "before" for *_, w in asked) and resume is None:
@@ -151,7 +166,7 @@ class StudyRunner:
                     summary_client=clients.table,
                     selector=selector,
                 )
-                result = discussion.run(resume)
+                discussion.run(resume)
             after = any("after" in item.when for item in questionnaire.items)
             if after and not any(w == "after" for *_, w in asked):
                 if self.stop.is_set():
@@ -178,7 +193,6 @@ class StudyRunner:
             prompt = sum(int(r.get("prompt_tokens") or 0) for r in turn_records)
             completion = sum(int(r.get("completion_tokens") or 0) for r in turn_records)
             model = records[0].get("model") if records else None
-        self.progress.tokens(result.completion_tokens if result else 0)
         seconds = round(before + time.perf_counter() - started, 3)
         return self._record(
             run,
@@ -250,18 +264,22 @@ class StudyRunner:
 
     def execute(self) -> int:
         """Run every run not completed yet; returns the exit code."""
+        check_recorded(self.out, self.runs, self.tables.made_with)
         (self.out / "runs").mkdir(parents=True, exist_ok=True)
         write_json(self.out / "study.json", _study_info(self.experiment, self.runs))
         todo: queue.Queue[PlannedRun] = queue.Queue()
-        done = 0
-        for run in self.runs:
-            if read_json(self.out / "runs" / run.id / RUN_FILE, {}).get("status") == "completed":
+        done = resume = retry = 0
+        for run in interleave(self.runs):  # conditions share the server's load evenly
+            status = read_json(self.out / "runs" / run.id / RUN_FILE, {}).get("status")
+            if status == "completed":
                 done += 1
             else:
+                resume += status in ("interrupted", "running")  # "running": the process died
+                retry += status == "failed"
                 todo.put(run)
         # The finished runs' rows now; the others add theirs as they end.
         self.results.rebuild(leave_out={r.id for r in list(todo.queue)})
-        self.progress.start(len(self.runs), done)
+        self.progress.start(len(self.runs), done, resume, retry)
         pools = [
             ThreadPoolExecutor(e.spec.concurrency, thread_name_prefix=f"study-{e.spec.name}")
             for e in self.endpoints

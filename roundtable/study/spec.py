@@ -269,9 +269,16 @@ def load_experiment(path: Path) -> Experiment:
     if not isinstance(raw_items, list):
         raise _fail(path, "questionnaire", f"expected a list of items, got {describe(raw_items)}")
     items = tuple(_item(path, i, x) for i, x in enumerate(raw_items))
-    ids = [x.id for x in items]
-    if len(set(ids)) != len(ids):
-        raise _fail(path, "questionnaire", "two items have the same id")
+    first: dict[str, int] = {}
+    for i, item in enumerate(items):
+        if item.id in first:
+            raise _fail(
+                path,
+                f"questionnaire[{i}].id",
+                f"{item.id!r} is also the id of questionnaire[{first[item.id]}]; "
+                "give each item its own id",
+            )
+        first[item.id] = i
     return Experiment(
         path,
         name.strip(),
