@@ -172,3 +172,16 @@ def test_dummy_server_answers_within_the_schema(
     with urllib.request.urlopen(f"{server.root_url}/stats") as response:
         stats = json.load(response)
     assert stats == {"active": 0, "peak": 1, "requests": 20}
+
+
+def test_llama_cpp_python_is_sent_its_own_schema_form(table: Path) -> None:
+    # It answers OpenAI's json_schema form with a 500, and a long maxLength kills it.
+    t = load_table(table)
+    client = Scripted(_first_shown)
+    client.family = "llama-cpp-python"  # type: ignore[attr-defined]
+    q = Questionnaire((PICK, NOTE), {id(client): True})
+    rows = q.ask(t, {p.name: client for p in t.personas}, "after", seed=7, records=[])
+    assert rows and not any(r["missing"] for r in rows)
+    formats = [s["sampling"]["extra_body"]["response_format"] for s in client.sent]
+    assert formats and all(f["type"] == "json_object" for f in formats)
+    assert all("maxLength" not in json.dumps(f) for f in formats)

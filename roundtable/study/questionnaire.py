@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .._validate import is_int, is_number
+from ..client.structured import response_format
 from ..errors import RoundtableError
 from ..personas import Persona
 from ..sanitize import sanitize
@@ -231,11 +232,9 @@ class Questionnaire:
         structured = self.structured.get(id(client), False)
         sampling: dict[str, Any] = {}
         if structured:
+            family = str(getattr(client, "family", "unknown"))  # what serves the endpoint
             sampling["extra_body"] = {
-                "response_format": {
-                    "type": "json_schema",
-                    "json_schema": {"name": "answer", "schema": schema(view), "strict": True},
-                }
+                "response_format": response_format("answer", schema(view), family)
             }
         try:
             reply = client.complete(
