@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .client import ChatClient
+from .client import ChatClient, SharedFacts
 from .config import (
     RESUMABLE,
     Settings,
@@ -88,8 +88,10 @@ def build_clients(
     env: Mapping[str, str] | None = None,
     notice: Callable[[str], None] | None = None,
     debug: Callable[[str], None] | None = None,
+    facts: SharedFacts | None = None,
 ) -> Clients:
-    """A client per persona and the table's; personas that share an endpoint share a client."""
+    """A client per persona and the table's; personas that share an endpoint share a client
+    (and, with `facts`, clients built apart share what each server said)."""
     s = table.settings
     shared: dict[tuple[str, str | None, str], ChatClient] = {}
 
@@ -108,6 +110,7 @@ def build_clients(
                 notice=notice,
                 key_env=key_env,
                 debug=debug,
+                facts=facts.of(url, model, key_env) if facts else None,
             )
         return shared[key]
 
