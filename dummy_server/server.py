@@ -10,9 +10,15 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .app import ServerConfig, create_app
+from .keepalive import KeepAliveHandler, close_connections
 
 
 class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+class _QuietKeepAlive(KeepAliveHandler):
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         pass
 
@@ -26,8 +32,15 @@ class BackgroundServer:
         host: str = "127.0.0.1",
         port: int = 0,
         quiet: bool = True,
+        keep_alive: bool = True,
     ) -> None:
-        handler = _QuietHandler if quiet else WSGIRequestHandler
+        """`keep_alive`: HTTP/1.1 persistent connections, as real servers keep them (False:
+        werkzeug's handler, which closes the connection after every answer)."""
+        handler: type[WSGIRequestHandler]
+        if keep_alive:
+            handler = _QuietKeepAlive if quiet else KeepAliveHandler
+        else:
+            handler = _QuietHandler if quiet else WSGIRequestHandler
         app = create_app(config)
         # Bind the socket ourselves: werkzeug calls sys.exit() when a bind fails,
         # and callers need an OSError they can turn into a clean message.
@@ -69,6 +82,7 @@ class BackgroundServer:
         """Stop serving and release the port."""
         self._server.shutdown()
         self._server.server_close()
+        close_connections(self._server)  # idle kept-alive connections too
         self._thread.join(timeout=5)
 
     def __enter__(self) -> BackgroundServer:
