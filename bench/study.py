@@ -1,18 +1,25 @@
 """Studies at scale: concurrency speed-up, client CPU per turn, memory, several endpoints.
 
-Usage: python bench/study.py [--out FILE] [--quick]
+Usage: python bench/study.py [--out FILE] [--quick] [--cpu-only]
 
 Starts paced dummy servers in their own processes (`--latency-ms 300 --tokens-per-second
 30`: every reply waits 0.3 s, then streams at 30 tokens/s; max_tokens 60), then runs
 studies of 8-turn discussions of the example table in this process:
   1. 32 discussions at concurrency 16 vs 1 (wall time; the speed-up);
   2. 64 discussions on 1 endpoint vs 4 endpoints (4 server processes), concurrency 16
-     each (turns per second), and roundtable's own CPU per turn at concurrency 64 (this
-     process's CPU time over the 4-endpoint study: the servers run elsewhere);
+     each (turns per second), and roundtable's own CPU per turn at concurrency 64;
   3. peak memory (max RSS) of a study of 1,000 runs, stopped after 20 s (a child process).
 Also: the 4-endpoint study with `stream: false` (whole replies: less client CPU per turn).
+
+CPU is this process's CPU time (user + system, every thread; the servers run in their own
+processes). Per turn is the run phase only (runner.execute(): every run from its table to
+its runs.csv row, metrics included) divided by the turns; the fixed costs are reported
+beside it, not hidden: start-up (interpreter and imports), planning (reading the
+experiment, expanding it, making the runner) and building report.md with its plots. The
+servers count the requests they get (GET /stats/paths): requests per turn by path.
 --quick runs 8 instead of 32 discussions at concurrency 1 and scales the time up
-(sequential runs take the same time each): say so when quoting it.
+(sequential runs take the same time each): say so when quoting it. --cpu-only runs only
+the two 4-endpoint studies (the CPU figures) and prints them, writing nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 # bench/dummy_server.py is named like the package: keep this folder off the import path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -90,25 +98,62 @@ def experiment(
     return path
 
 
-def run(path: Path, out: Path, stop_after: float | None = None) -> dict[str, float]:
-    """Run a study; returns wall seconds, CPU seconds of this process, turns done."""
+def asked(urls: list[str]) -> dict[str, int]:
+    """Requests the servers got so far, by method and path, summed over the servers."""
+    total: dict[str, int] = {}
+    for url in urls:
+        with urllib.request.urlopen(url.replace("/v1", "/stats/paths"), timeout=5) as answer:
+            for path, n in json.load(answer).items():
+                total[path] = total.get(path, 0) + n
+    return total
+
+
+def run(
+    path: Path,
+    out: Path,
+    stop_after: float | None = None,
+    urls: list[str] | None = None,
+    report: bool = False,
+) -> dict[str, Any]:
+    """Run a study; returns wall seconds, this process's CPU seconds (planning, the run
+    phase, the report), turns done and (with `urls`) the servers' requests per turn."""
+    before = asked(urls) if urls else {}
+    cpu = time.process_time()
     exp = load_experiment(path)
     progress = Progress(enabled=False)
     runner = make_runner(exp, expand(exp), out, progress=progress)
+    plan_cpu = time.process_time() - cpu
     if stop_after is not None:
         threading.Timer(stop_after, runner.stop.set).start()
     wall, cpu = time.perf_counter(), time.process_time()
     code = runner.execute()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return {
+    turns = max(progress.turns, 1)
+    result: dict[str, Any] = {
         "exit": code,
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu, 2),
+        "plan_cpu_s": round(plan_cpu, 3),
         "turns": progress.turns,
+        "completion_tokens": progress.tokens_out,
         "runs_done": progress.done,
         "turns_per_s": round(progress.turns / wall, 2),
-        "cpu_ms_per_turn": round(1000 * cpu / max(progress.turns, 1), 3),
+        "cpu_ms_per_turn": round(1000 * cpu / turns, 3),
     }
+    if urls:
+        after = asked(urls)
+        result["requests_per_turn"] = {
+            k: round((after[k] - before.get(k, 0)) / turns, 2)
+            for k in sorted(after)
+            if after[k] != before.get(k, 0) and "/stats" not in k
+        }
+    if report:
+        from roundtable.study.report import build
+
+        cpu = time.process_time()
+        build(out)
+        result["report_cpu_s"] = round(time.process_time() - cpu, 2)
+    return result
 
 
 def memory_child(url: str) -> None:
@@ -133,25 +178,49 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # so the servers are stopped on the way out
 
 
+def cpu_studies(t: Path, urls: list[str]) -> dict[str, Any]:
+    """The 4-endpoint studies at concurrency 64, streamed and not: the CPU figures."""
+    four = run(experiment(t, urls, 16, 64), t / "four", urls=urls, report=True)
+    print("64 on 4 endpoints x16 (64 concurrent):", four, flush=True)
+    whole = run(experiment(t, urls, 16, 64, stream=False), t / "whole", urls=urls)
+    print("64 on 4 endpoints x16, stream: false:", whole, flush=True)
+    # What streaming adds, per streamed chunk (one per token at 30 tokens/s).
+    chunk_us = 1e6 * (four["cpu_s"] - whole["cpu_s"]) / max(four["completion_tokens"], 1)
+    return {
+        "four": four,
+        "four_no_stream": whole,
+        "cpu_ms_per_turn_at_64": four["cpu_ms_per_turn"],
+        "cpu_ms_per_turn_at_64_no_stream": whole["cpu_ms_per_turn"],
+        "cpu_us_per_streamed_token": round(chunk_us, 1),
+    }
+
+
 def main() -> None:
+    startup_cpu = time.process_time()  # the interpreter and the imports above
     signal.signal(signal.SIGTERM, _terminate)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=REPO / "bench" / "study.json")
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--cpu-only", action="store_true")
     p.add_argument("--memory-child", metavar="URL", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.memory_child:
         memory_child(args.memory_child)
         return
-    results: dict[str, object] = {
+    results: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}",
         "server": "dummy_server " + " ".join(PACING) + ", max_tokens 60, 8 turns + summary",
+        "startup_cpu_s": round(startup_cpu, 2),
     }
     procs, urls = start_servers(4)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             t = Path(tmp)
+            if args.cpu_only:
+                run(experiment(t, urls[:1], 16, 16), t / "warm")  # lazy imports, first compiles
+                print(json.dumps(cpu_studies(t, urls), indent=2))
+                return
             c16 = run(experiment(t, urls[:1], 16, 32), t / "c16")
             print("32 at concurrency 16:", c16, flush=True)
             sequential = 8 if args.quick else 32
@@ -167,18 +236,15 @@ def main() -> None:
             }
             one = run(experiment(t, urls[:1], 16, 64), t / "one")
             print("64 on 1 endpoint x16:", one, flush=True)
-            four = run(experiment(t, urls, 16, 64), t / "four")
-            print("64 on 4 endpoints x16 (64 concurrent):", four, flush=True)
+            cpu = cpu_studies(t, urls)
+            four, whole = cpu.pop("four"), cpu.pop("four_no_stream")
             results["endpoints"] = {
                 "one": one,
                 "four": four,
                 "throughput_ratio": round(four["turns_per_s"] / one["turns_per_s"], 2),
+                "four_no_stream": whole,
             }
-            results["cpu_ms_per_turn_at_64"] = four["cpu_ms_per_turn"]
-            whole = run(experiment(t, urls, 16, 64, stream=False), t / "whole")
-            print("64 on 4 endpoints x16, stream: false:", whole, flush=True)
-            results["cpu_ms_per_turn_at_64_no_stream"] = whole["cpu_ms_per_turn"]
-            results["endpoints"]["four_no_stream"] = whole
+            results.update(cpu)
         child = subprocess.run(
             [sys.executable, __file__, "--memory-child", urls[0]],
             capture_output=True,

@@ -316,6 +316,7 @@ def create_app(
 
     @app.before_request
     def _auth() -> None:
+        load.asked(f"{request.method} {request.path}")
         if cfg.api_key is None or request.path == "/health":
             return
         if request.headers.get("Authorization", "") != f"Bearer {cfg.api_key}":
@@ -329,6 +330,10 @@ def create_app(
     @app.get("/stats")
     def stats() -> Any:
         return load.snapshot()
+
+    @app.get("/stats/paths")
+    def stats_paths() -> Any:
+        return load.paths()
 
     @app.get("/v1/models")
     def models() -> Any:
@@ -451,11 +456,21 @@ def create_app(
 
 
 class _Load:
-    """Chat requests in flight now, at most so far, and in all (GET /stats)."""
+    """Chat requests in flight now, at most so far, and in all (GET /stats); every request
+    by method and path (GET /stats/paths)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.active = self.peak = self.requests = 0
+        self._paths: dict[str, int] = {}
+
+    def asked(self, what: str) -> None:
+        with self._lock:
+            self._paths[what] = self._paths.get(what, 0) + 1
+
+    def paths(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._paths)
 
     def enter(self) -> None:
         with self._lock:

@@ -10,9 +10,15 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .app import ServerConfig, create_app
+from .keepalive import KeepAliveHandler, close_connections
 
 
 class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+class _QuietKeepAlive(KeepAliveHandler):
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         pass
 
@@ -27,10 +33,17 @@ class BackgroundServer:
         port: int = 0,
         quiet: bool = True,
         record: bool = False,
+        keep_alive: bool = True,
     ) -> None:
         """`record`: keep every chat request's JSON body in `received` (off by default: a
-        long offline run would hold all its prompts in memory)."""
-        handler = _QuietHandler if quiet else WSGIRequestHandler
+        long offline run would hold all its prompts in memory). `keep_alive`: HTTP/1.1
+        persistent connections, as real servers keep them (False: werkzeug's handler,
+        which closes the connection after every answer)."""
+        handler: type[WSGIRequestHandler]
+        if keep_alive:
+            handler = _QuietKeepAlive if quiet else KeepAliveHandler
+        else:
+            handler = _QuietHandler if quiet else WSGIRequestHandler
         self.received: list[dict[str, Any]] = []
         app = create_app(config, self.received if record else None)
         # Bind the socket ourselves: werkzeug calls sys.exit() when a bind fails,
@@ -73,6 +86,7 @@ class BackgroundServer:
         """Stop serving and release the port."""
         self._server.shutdown()
         self._server.server_close()
+        close_connections(self._server)  # idle kept-alive connections too
         self._thread.join(timeout=5)
 
     def __enter__(self) -> BackgroundServer:

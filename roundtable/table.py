@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .client import ChatClient
+from .client import ChatClient, SharedFacts
 from .config import (
     RESUMABLE,
     Settings,
@@ -91,8 +91,10 @@ def build_clients(
     env: Mapping[str, str] | None = None,
     notice: Callable[[str], None] | None = None,
     debug: Callable[[str], None] | None = None,
+    facts: SharedFacts | None = None,
 ) -> Clients:
-    """A client per persona and the table's; personas that share an endpoint share a client.
+    """A client per persona and the table's; personas that share an endpoint share a client
+    (and, with `facts`, clients built apart share what each server said).
 
     `offline`: `default_url` is the built-in dummy model. `everyone` (default: `offline`):
     personas' and the selector's own endpoints go there too, as with --offline; without
@@ -118,6 +120,7 @@ def build_clients(
                 notice=notice,
                 key_env=key_env,
                 debug=debug,
+                facts=facts.of(url, model, key_env) if facts else None,
             )
         return shared[key]
 

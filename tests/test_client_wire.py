@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from roundtable.client.wire import message_of, sse_events, token_count
+from roundtable.client.wire import byte_lines, message_of, sse_events, token_count
 
 
 def test_sse_events_join_data_lines_and_skip_comments_and_other_fields():
@@ -10,6 +10,30 @@ def test_sse_events_join_data_lines_and_skip_comments_and_other_fields():
              "data:[DONE]", ""]  # fmt: skip
     assert list(sse_events(lines)) == ['{"a":\n1}', "[DONE]"]
     assert list(sse_events(["data: tail-without-blank-line"])) == ["tail-without-blank-line"]
+
+
+STREAM = 'data: {"t": "caf\u00e9 \u263a"}\r\n\r\ndata: two\n\n: ping\rdata: [DONE]\n\n'.encode()
+LINES = ['data: {"t": "caf\u00e9 \u263a"}', "", "data: two", "", ": ping", "data: [DONE]", ""]
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [STREAM],
+        [STREAM[i : i + 1] for i in range(len(STREAM))],
+        *([STREAM[:i], STREAM[i:]] for i in range(1, len(STREAM))),
+    ],
+    ids=lambda chunks: f"{len(chunks)}-chunks-{len(chunks[0])}",
+)
+def test_byte_lines_are_whole_however_the_stream_is_cut(chunks):
+    # Cut inside a multi-byte character or between \r and \n: the same lines.
+    assert list(byte_lines(chunks)) == LINES
+    assert list(sse_events(byte_lines(chunks))) == ['{"t": "caf\u00e9 \u263a"}', "two", "[DONE]"]
+
+
+def test_byte_lines_keep_a_last_line_without_its_end():
+    assert list(byte_lines([b"data: a\n", b"data: b"])) == ["data: a", "data: b"]
+    assert list(byte_lines([b"a\r"])) == ["a"] and list(byte_lines([])) == []
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import http.client
 import json
 import random
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -530,3 +532,46 @@ def test_structured_values_keep_to_string_lengths_enums_and_ranges():
         value = from_schema(schema, random.Random(seed), lambda: next(short))
         assert value["stance"] == "for" and 1 <= len(value["name"]) <= 12
         assert 60 <= len(value["prompt"]) <= 90 and 0 <= value["creativity"] <= 1
+
+
+def test_connections_are_kept_alive_across_requests_and_streams(dummy):
+    # As vLLM and llama.cpp serve: one connection carries many requests, a streamed (chunked)
+    # answer and a request whose body the route never reads included.
+    server = dummy()
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    chat = {"model": "m", "messages": MSGS, "max_tokens": 8, "seed": 1}
+    asks = [
+        ("POST", "/tokenize", {"prompt": "two words"}),
+        ("POST", "/v1/chat/completions", {**chat, "stream": True}),
+        ("POST", "/nowhere", {"prompt": "x" * 5000}),  # a 404 that reads no body
+        ("GET", "/v1/models", None),
+        ("POST", "/v1/chat/completions", chat),
+    ]
+    for method, path, body in asks:
+        conn.request(method, path, body=json.dumps(body) if body else None)
+        response = conn.getresponse()
+        text = response.read().decode()
+        assert response.getheader("Connection") != "close" and not response.will_close
+        assert response.status == (404 if path == "/nowhere" else 200)
+        if body and body.get("stream"):
+            assert response.getheader("Transfer-Encoding") == "chunked"
+            assert text.endswith("data: [DONE]\n\n")
+    assert conn.sock is not None  # never reconnected: the same socket all along
+    with urllib.request.urlopen(f"{server.root_url}/stats/paths") as answer:
+        asked = json.load(answer)
+    assert asked["POST /v1/chat/completions"] == 2 and asked["POST /nowhere"] == 1
+    conn.close()
+
+
+def test_close_asked_for_is_honoured_and_closing_the_server_cuts_idle_connections(dummy):
+    server = dummy()
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    conn.request("GET", "/health", headers={"Connection": "close"})
+    response = conn.getresponse()
+    assert response.will_close and response.read() == b'{"status":"ok"}\n'
+    idle = socket.create_connection((server.host, server.port), timeout=10)
+    idle.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert idle.recv(4096).startswith(b"HTTP/1.1 200")
+    server.close()
+    assert idle.recv(4096) == b""  # the kept connection ends with the server
+    idle.close()

@@ -14,8 +14,10 @@ from roundtable.study.charts import Panel, y_range
 from roundtable.study.report import build
 from roundtable.study.stats import (
     bootstrap_ci,
+    choice_test,
     cliffs_delta,
     cohens_d,
+    cramers_v,
     permutation_p,
     sign_flip_p,
 )
@@ -53,6 +55,38 @@ def test_permutation_test() -> None:
 
 
 @pytest.mark.parametrize(
+    ("counts", "labels", "chi2", "v", "rejects"),
+    [
+        ([[2, 1]] * 20, [0] * 10 + [1] * 10, 0.0, 0.0, False),
+        ([[3, 0]] * 10 + [[0, 3]] * 10, [0] * 10 + [1] * 10, 60.0, 1.0, True),
+        ([[2, 3]] * 10 + [[3, 2]] * 10, [0] * 10 + [1] * 10, 4.0, 0.2, True),
+        ([[2, 3], [3, 2]] * 10, [0] * 10 + [1] * 10, 0.0, 0.0, False),
+        ([[1, 0, 0]] * 8 + [[0, 1, 0]] * 8 + [[0, 0, 1]] * 8, [0] * 8 + [1] * 8 + [2] * 8,
+         48.0, 1.0, True),
+    ],
+    ids=["identical", "opposite", "small-but-every-run", "mixed-alike", "three-conditions"],
+)  # fmt: skip
+def test_choice_test_on_known_tables(counts, labels, chi2, v, rejects) -> None:
+    test = choice_test(counts, labels)
+    assert test.chi2 == pytest.approx(chi2) and test.cramers_v == pytest.approx(v)
+    assert test.n == sum(map(sum, counts))
+    # Whole runs are shuffled: a small effect (V 0.2) seen in every run is a clear one.
+    assert (test.p < 0.01) if rejects else (test.p > 0.05)
+    assert cramers_v([[20, 30], [30, 20]]) == pytest.approx(0.2)
+    assert choice_test([[1, 2]], [0]).p != choice_test([[1, 2]], [0]).p  # one condition: nan
+
+
+def test_choice_test_false_positives_stay_near_five_percent() -> None:
+    rng = np.random.default_rng(3)
+    ps = [
+        choice_test(rng.multinomial(4, [0.5, 0.3, 0.2], 20).tolist(), [0] * 10 + [1] * 10,
+                    seed=i, resamples=400).p
+        for i in range(40)
+    ]  # fmt: skip
+    assert sum(p < 0.05 for p in ps) <= 6
+
+
+@pytest.mark.parametrize(
     ("a", "b", "d", "delta"),
     [
         ([1, 2, 3], [1, 2, 3], 0.0, 0.0),
@@ -86,7 +120,18 @@ def _study(tmp_path: Path) -> Path:
                         "min": None,
                         "max": None,
                         "when": ["before", "after"],
-                    }
+                    },
+                    {
+                        "id": "pick",
+                        "kind": "choice",
+                        "question": "?",
+                        "scale": None,
+                        "labels": [],
+                        "options": ["a", "b", "c"],
+                        "min": None,
+                        "max": None,
+                        "when": ["after"],
+                    },
                 ],
             }
         )
@@ -126,6 +171,10 @@ def _study(tmp_path: Path) -> Path:
                         "missing": False,
                     }
                 )
+                for persona in ("A", "B"):  # shared runs choose a, chat runs b
+                    w.writerow({"run": run, "layout": layout, "persona": persona, "item": "pick",
+                                "when": "after", "answer": "a" if layout == "shared" else "b",
+                                "missing": False})  # fmt: skip
     return out
 
 
@@ -138,6 +187,10 @@ def test_report_on_known_data(tmp_path: Path) -> None:
     assert "+0.425" in line and "| 0.00" in line  # a clear difference: p < 0.01
     assert "| 1 |" in line  # Cliff's delta: every chat run above every shared run
     assert "| mood | C1 | 2 [2, 2] (n=6) |" in text  # before -> after shift, per run
+    assert "- **pick** (layout=shared, n=12): a: 100%, b: 0%, c: 0%" in text
+    line = next(x for x in text.splitlines() if x.startswith("| pick (after) |"))
+    assert line.startswith("| pick (after) | all conditions | 24 | 0.00")  # p < 0.01
+    assert line.endswith("| 1 | 24 in 12 runs |")  # Cramér's V 1: the layout decides
     assert (out / "metrics.png").stat().st_size > 1000
     assert (out / "questionnaire.png").stat().st_size > 1000
 
@@ -171,7 +224,8 @@ def test_before_after_shift_is_tested_over_runs_not_personas(tmp_path: Path) -> 
     out = _study(tmp_path)
 
     def second_persona(rows: list[dict[str, str]]) -> list[dict[str, str]]:
-        return rows + [{**r, "persona": "B", "answer": str(int(r["answer"]) + 1)} for r in rows]
+        moods = [r for r in rows if r["item"] == "mood"]  # the choice item's rows stay as they are
+        return rows + [{**r, "persona": "B", "answer": str(int(r["answer"]) + 1)} for r in moods]
 
     _rewrite(out / "answers.csv", second_persona)
     text = build(out).read_text()

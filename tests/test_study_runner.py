@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from dummy_server import BackgroundServer
+from roundtable.client.transport import Transport
 from roundtable.study.plan import expand
 from roundtable.study.progress import Progress
 from roundtable.study.questionnaire import Questionnaire
@@ -245,3 +246,33 @@ def test_progress_lines_when_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> 
     assert lines[0] == "roundtable: study: 10 runs: 4 already complete, 0 to resume, 6 to start"
     assert lines[1].startswith("roundtable: study: 6/10 runs, ")
     assert "turns/s" in lines[1] and "tokens/s" in lines[1] and "1 failed, ETA" in lines[1]
+
+
+def test_a_study_asks_each_server_once_and_counts_each_text_once(
+    table: Path,
+    tmp_path: Path,
+    dummy: Callable[..., BackgroundServer],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 6 runs on 4 worker threads: the listing is asked once, not per thread or per run, and
+    # the opening lines every run shares are counted once (the tokenizer gives one answer).
+    server = dummy()
+    path = _experiment(
+        tmp_path, f"endpoints:\n  - {{base_url: '{server.base_url}', concurrency: 4}}\n", seeds=3
+    )
+    counted: list[str] = []
+    real = Transport.post_root
+
+    def post_root(self: Transport, where: str, body: dict[str, Any]) -> Any:
+        counted.append(body.get("prompt", ""))
+        return real(self, where, body)
+
+    monkeypatch.setattr(Transport, "post_root", post_root)
+    assert _study(path, tmp_path / "out", []) == 0
+    with urllib.request.urlopen(f"{server.root_url}/stats/paths") as response:
+        asked = json.load(response)
+    assert asked["GET /v1/models"] == 1 and asked.get("GET /props", 0) <= 1
+    assert asked["POST /tokenize"] == len(counted) > 0
+    assert len(counted) == len(set(counted))
+    rows = read_csv(tmp_path / "out" / "runs.csv")
+    assert len(rows) == 6 and {r["status"] for r in rows} == {"completed"}

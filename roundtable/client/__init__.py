@@ -6,9 +6,10 @@ from __future__ import annotations
 from .chat import ChatClient, Completion, estimate_tokens
 from .compat import MODES
 from .retry import ContextOverflow
+from .server import ServerFacts, SharedFacts
 from .transport import IncompleteStream
 
 __all__ = [
     "MODES", "ChatClient", "Completion", "ContextOverflow", "IncompleteStream",
-    "estimate_tokens",
+    "ServerFacts", "SharedFacts", "estimate_tokens",
 ]  # fmt: skip

@@ -12,7 +12,7 @@ from .. import config as _config  # a module, not its names: config imports this
 from . import compat
 from .classify import CHANGE_LAYOUT, DROP_STREAM_OPTIONS, Action, Endpoint
 from .retry import Retrier
-from .server import ServerInfo
+from .server import ServerFacts, ServerInfo
 from .transport import IncompleteStream, Reply, Transport
 
 # Chat-template tokens around each message, added when this client counts a prompt itself.
@@ -56,14 +56,16 @@ class ChatClient:
         key_env: str = "OPENAI_API_KEY",
         debug: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        facts: ServerFacts | None = None,
     ) -> None:
+        """`facts`: what the server said, shared with other clients of the same endpoint."""
         self._where = _config.redact_url(base_url.rstrip("/")) or base_url
         self._transport = Transport(base_url, api_key, timeout)
         self.retrier = Retrier(
             Endpoint(self._where, key_env), retries, retry_wait, notice=notice, debug=debug,
             sleep=sleep,
         )  # fmt: skip
-        self.server = ServerInfo(self._transport, self.retrier, model)
+        self.server = ServerInfo(self._transport, self.retrier, model, facts)
         self.auto = compat_mode == "auto"
         self._mode = "standard" if self.auto else compat_mode
         self.stream_failure_limit = stream_failure_limit

@@ -17,6 +17,28 @@ def token_count(data: Any) -> int | None:
     return None
 
 
+def byte_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """The lines of a byte stream as UTF-8 text (lines end in \\n, \\r\\n or \\r, as SSE
+    allows); a line split over chunks, a multi-byte character included, comes out whole."""
+    # Cheaper per chunk than httpx's iter_lines (a text decoder and a line decoder on every
+    # chunk): a streamed reply is one small chunk per token.
+    pending = b""
+    for chunk in chunks:
+        data = pending + chunk if pending else chunk
+        held = data.endswith(b"\r")  # the next chunk may start with its \n
+        if held:
+            data = data[:-1]
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        *lines, pending = data.split(b"\n")
+        if held:
+            pending += b"\r"
+        for line in lines:
+            yield line.decode("utf-8", "replace")
+    if pending:
+        yield pending.rstrip(b"\r").decode("utf-8", "replace")
+
+
 def sse_events(lines: Iterable[str]) -> Iterator[str]:
     """The data of each server-sent event (data lines joined; comments skipped)."""
     data: list[str] = []

@@ -12,7 +12,15 @@ from typing import Any
 from ..errors import InputError
 from .charts import FEW, Panel, plot
 from .results import METRIC_COLUMNS, Results, read_csv, read_json
-from .stats import Estimate, bootstrap_ci, cliffs_delta, cohens_d, permutation_p, sign_flip_p
+from .stats import (
+    Estimate,
+    bootstrap_ci,
+    choice_test,
+    cliffs_delta,
+    cohens_d,
+    permutation_p,
+    sign_flip_p,
+)
 
 # The figures plotted (all numeric ones are tabulated).
 PLOTTED = (
@@ -114,6 +122,38 @@ def compare_lines(
     return lines
 
 
+def choice_lines(
+    item: dict[str, Any],
+    mine: Sequence[dict[str, str]],
+    factors: Sequence[str],
+    order: Sequence[str],
+) -> list[str]:
+    """Rows of the choice table: every condition at once, then (with more than two) each
+    against the first; a permutation test of runs on the chi-square, and Cramér's V."""
+    options = list(item["options"])
+    lines = []
+    for when in item["when"]:
+        per_run: dict[tuple[str, str], list[float]] = {}
+        for a in mine:
+            if a["when"] == when and a.get("answer") in options:
+                key = (_condition(a, factors), a["run"])
+                counts = per_run.setdefault(key, [0.0] * len(options))
+                counts[options.index(a["answer"])] += 1
+        sets = [("all conditions", list(order))]
+        if len(order) > 2:
+            sets += [(f"{other} vs {order[0]}", [order[0], other]) for other in order[1:]]
+        for label, conds in sets:
+            runs = [(conds.index(c), counts) for (c, _), counts in per_run.items() if c in conds]
+            if len({i for i, _ in runs}) < 2:
+                continue
+            test = choice_test([c for _, c in runs], [i for i, _ in runs], seed=SEED)
+            lines.append(
+                f"| {item['id']} ({when}) | {label} | {test.chi2:.3g} | {_p(test.p)} | "
+                f"{_p(test.cramers_v)} | {test.n} in {len(runs)} runs |"
+            )
+    return lines
+
+
 def _numeric_columns(rows: Sequence[dict[str, str]]) -> list[str]:
     wanted = [*EXTRA_NUMERIC, *(c for c in METRIC_COLUMNS if c not in EXTRA_NUMERIC)]
     return [
@@ -141,6 +181,7 @@ def _answers_section(
     lines.append("")
     panels: list[Panel] = []
     comparisons: list[str] = []
+    choices: list[str] = []
     shifts: list[str] = []
     for item in items:
         mine = [a for a in answers if a["item"] == item["id"]]
@@ -172,6 +213,7 @@ def _answers_section(
                     else "no answers"
                 )
                 lines.append(f"- **{item['id']}** ({cond}, n={len(picked)}): {shares}")
+            choices += choice_lines(item, mine, factors, order)
         else:
             given = sum(bool(a.get("answer")) for a in mine)
             lines.append(f"- **{item['id']}** (text): {given} answers, in answers.csv")
@@ -181,6 +223,17 @@ def _answers_section(
             "| item | comparison | difference | p (permutation) | Cohen's d | Cliff's delta |",
             "| --- | --- | --- | --- | --- | --- |",
             *comparisons,
+        ]
+    if choices:
+        lines += [
+            "",
+            "Choices between conditions: Pearson's chi-square of the condition x choice table, "
+            "its p-value from a permutation test that shuffles whole runs between conditions, "
+            "and Cramér's V (0: the conditions choose alike; 1: the condition decides).",
+            "",
+            "| item | comparison | chi-square | p (permutation) | Cramér's V | answers |",
+            "| --- | --- | --- | --- | --- | --- |",
+            *choices,
         ]
     if shifts:
         lines += [

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..client import SharedFacts
 from ..display import Display
 from ..errors import InputError, RoundtableError
 from ..run import Discussion
@@ -58,9 +59,9 @@ class _Stop(Display):
         super().begin_turn(name, note)
 
     def text(self, delta: str) -> None:
-        """Part of a reply (the stop flag is checked here too)."""
+        """Part of a reply: only the stop flag is checked (a quiet display shows nothing, so
+        the reply is not run through the terminal sanitizer chunk by chunk)."""
         self._check()
-        super().text(delta)
 
     def end_turn(self, footer: str = "") -> None:
         """A turn ends: counted, with its tokens, for the progress bar."""
@@ -98,6 +99,9 @@ class StudyRunner:
         self.results = Results(self.out, list(self.experiment.factors))
         self.failed: list[tuple[str, str]] = []
         self.tables = TableCache(self.experiment)
+        # What each server said (models, window, tokenizer, token counts), asked once for
+        # the whole study rather than once per worker thread.
+        self.facts = SharedFacts()
         self._local = threading.local()  # each worker thread's clients
         self._lock = threading.Lock()
 
@@ -213,7 +217,7 @@ class StudyRunner:
         who = [(p.name, p.base_url, p.model, p.api_key_env) for p in table.personas]
         key = repr((where.spec.name, replace(table.settings, seed=None), who))
         if key not in cache:
-            cache[key] = build_clients(table, where.url, offline=where.offline)
+            cache[key] = build_clients(table, where.url, offline=where.offline, facts=self.facts)
         return cache[key]
 
     def _ask(

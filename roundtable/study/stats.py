@@ -90,3 +90,66 @@ def cliffs_delta(a: Sequence[float], b: Sequence[float]) -> float:
     greater = int(np.count_nonzero(y[:, None] > x[None, :]))
     less = int(np.count_nonzero(y[:, None] < x[None, :]))
     return float((greater - less) / (x.size * y.size))
+
+
+@dataclass(frozen=True)
+class ChoiceTest:
+    """A condition x choice table compared with a permutation test: Pearson's chi-square,
+    its p-value under shuffled condition labels, and Cramér's V."""
+
+    chi2: float
+    p: float
+    cramers_v: float
+    n: int  # answers in the table
+
+
+def _chi2(tables: np.ndarray) -> np.ndarray:
+    """Pearson's chi-square of each table (..., conditions, options); empty cells skipped."""
+    rows = tables.sum(axis=-1, keepdims=True)
+    cols = tables.sum(axis=-2, keepdims=True)
+    total = tables.sum(axis=(-2, -1), keepdims=True)
+    expected = rows * cols / np.where(total == 0, 1, total)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cells = np.where(expected > 0, (tables - expected) ** 2 / expected, 0.0)
+    return np.asarray(cells.sum(axis=(-2, -1)))
+
+
+def cramers_v(table: Sequence[Sequence[float]] | np.ndarray) -> float:
+    """sqrt(chi2 / (n (min(rows, columns) - 1))) over the non-empty rows and columns: 0 when
+    every condition chose alike, 1 when the condition decides the choice; nan if undefined."""
+    t = np.asarray(table, dtype=float)
+    t = t[t.sum(axis=1) > 0][:, t.sum(axis=0) > 0]
+    k = min(t.shape) - 1 if t.size else 0
+    if k < 1:
+        return float("nan")
+    return float(np.sqrt(_chi2(t) / (t.sum() * k)))
+
+
+def choice_test(
+    counts: Sequence[Sequence[float]],
+    labels: Sequence[int],
+    *,
+    seed: int = 0,
+    resamples: int = PERMUTATIONS,
+) -> ChoiceTest:
+    """Do the conditions choose differently? `counts`: each run's answers per option;
+    `labels`: each run's condition. Runs, not answers, are shuffled between conditions
+    (a run's personas answer after the same discussion, so they are not independent)."""
+    x = np.asarray(counts, dtype=float).reshape(len(labels), -1)
+    y = np.asarray(labels, dtype=int)
+    if x.size == 0 or len(set(y.tolist())) < 2:
+        return ChoiceTest(float("nan"), float("nan"), float("nan"), int(x.sum()))
+    k = int(y.max()) + 1
+    table = np.zeros((k, x.shape[1]))
+    np.add.at(table, y, x)
+    observed = float(_chi2(table))
+    rng = np.random.default_rng(seed)
+    hits = 0
+    chunk = max(1, min(resamples, 2_000_000 // max(1, y.size * k)))
+    for start in range(0, resamples, chunk):
+        rows = min(chunk, resamples - start)
+        shuffled = y[np.argsort(rng.random((rows, y.size)), axis=1)]
+        onehot = (shuffled[:, :, None] == np.arange(k)).astype(float)  # (rows, runs, k)
+        tables = np.einsum("brk,ro->bko", onehot, x)
+        hits += int(np.sum(_chi2(tables) >= observed - 1e-9))
+    return ChoiceTest(observed, (hits + 1) / (resamples + 1), cramers_v(table), int(x.sum()))
