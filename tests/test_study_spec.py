@@ -118,7 +118,7 @@ def test_bad_combination_names_the_condition(table: Path, tmp_path: Path) -> Non
         check_plan(exp, expand(exp))
     message = str(caught.value)
     assert message.startswith(f"{path}: condition turns=3: settings.wrap_up_turns: ")
-    assert "set settings.wrap_up_turns to 3" in message and "factors.turns" in message
+    assert "lower settings.wrap_up_turns to 3" in message and "factors.turns" in message
     assert "--" not in message
 
 
