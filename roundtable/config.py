@@ -205,7 +205,8 @@ class Settings:
     def to_dict(self) -> dict[str, Any]:
         """Settings as plain data, with any credentials in the URL removed."""
         data = asdict(self)
-        data["base_url"] = redact_url(self.base_url)
+        for key in ("base_url", "selector_base_url"):
+            data[key] = redact_url(getattr(self, key))
         return data
 
     def sampling(self) -> dict[str, Any]:

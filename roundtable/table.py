@@ -229,11 +229,12 @@ def load_run(
     for key, raw in flags.items():
         values[key] = check(key, from_string(key, raw) if isinstance(raw, str) else raw, f"--{key}")
     settings = Settings(**values)
-    if credentials and _masked(settings.base_url) and "base_url" not in flags:
-        raise InputError(
-            f"{jsonl}: the run's base_url held credentials, which are not recorded; "
-            "pass --base-url again"
-        )
+    for key in ("base_url", "selector_base_url"):
+        if credentials and _masked(getattr(settings, key)) and key not in flags:
+            raise InputError(
+                f"{jsonl}: the run's {key} held credentials, which are not recorded; "
+                f"pass --{key.replace('_', '-')} again"
+            )
     source = f"{jsonl}: participants"
     personas = tuple(Persona.from_dict(p, source=source) for p in run["participants"])
     if credentials:

@@ -173,3 +173,24 @@ def test_run_directory_is_the_directory_or_the_one_holding_transcript_jsonl(tmp_
     assert run_directory(tmp_path) == tmp_path == run_directory(tmp_path / "transcript.jsonl")
     with pytest.raises(InputError, match="no transcript.jsonl here"):
         run_directory(tmp_path / "elsewhere")
+
+
+def test_the_selectors_url_credentials_are_not_recorded_and_a_resume_asks_for_them(table, tmp_path):
+    import json
+
+    from roundtable.cli import main
+    from roundtable.table import load_run
+
+    out = tmp_path / "run"
+    url = "https://u:pw@sel.example/v1?api_key=zz"
+    argv = ["--table", str(table), "--offline", "--turns", "2", "--quiet", "--out", str(out),
+            "--speaker-selection", "llm", "--selector-base-url", url]  # fmt: skip
+    assert main(argv) == 0
+    text = (out / "transcript.jsonl").read_text()
+    assert "pw" not in text and "zz" not in text
+    recorded = json.loads(text.splitlines()[0])["settings"]["selector_base_url"]
+    assert recorded == "https://***@sel.example/v1?api_key=***"
+    with pytest.raises(InputError, match="selector_base_url held credentials.*--selector-base"):
+        load_run(out, {})
+    again, _ = load_run(out, {"selector_base_url": url})
+    assert again.settings.selector_base_url == url
