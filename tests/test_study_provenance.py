@@ -63,3 +63,13 @@ def test_runs_the_experiment_no_longer_plans_are_refused(
     assert err.startswith(f"Error: {out}: run layout-chat-s0-") and "\n" not in err
     assert err.endswith("is not part of this experiment (its condition or seed is no longer "
                         "planned); use a new --out or delete it")  # fmt: skip
+
+
+def test_moving_a_personas_own_server_is_not_a_table_change(table: Path, tmp_path: Path) -> None:
+    # Where a persona's model is served (and with which key) may change between
+    # invocations, as the table's endpoint may; a rotated token must not strand a study.
+    path, out = _experiment(tmp_path), tmp_path / "out"
+    assert _study(path, out) == 0
+    with (table / "participants" / "role3.yaml").open("a") as f:
+        f.write("\nbase_url: http://u:token@gpu.example:8000/v1\napi_key_env: GPU_KEY\n")
+    assert _study(path, out) == 0

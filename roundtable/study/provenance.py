@@ -40,7 +40,11 @@ def _digest(value: Any) -> str:
 def made_with(table: Table) -> dict[str, Any]:
     """The effective settings and a hash of each table part (personas, task, prompts)."""
     settings = {k: v for k, v in asdict(table.settings).items() if k not in OPERATIONAL}
-    personas = [{k: v for k, v in asdict(p).items() if k != "source"} for p in table.personas]
+    # A persona's own endpoint (base_url, api_key_env, ...) is operational too.
+    personas = [
+        {k: v for k, v in asdict(p).items() if k != "source" and k not in OPERATIONAL}
+        for p in table.personas
+    ]
     parts = {
         "participants": personas,
         "task": asdict(table.task),
