@@ -312,6 +312,7 @@ def slug(name: str) -> str:
 
 def write_new(directory: Path, stem: str, text: str) -> Path:
     """Write text to a new file stem.yaml (stem-2.yaml, ... if taken); never overwrite."""
+    directory.mkdir(parents=True, exist_ok=True)  # only once a draft is there to write
     for n in itertools.count(1):
         name = stem if n == 1 else f"{stem}-{n}"
         if any((directory / f"{name}{s}").exists() for s in (".json", ".yml", ".JSON", ".YML")):

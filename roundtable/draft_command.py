@@ -137,7 +137,6 @@ def main(args: argparse.Namespace) -> int:
     settings, _ = load_settings(table, args.config, flags=flags)
     participants = table / "participants"
     taken = _existing(participants)
-    participants.mkdir(exist_ok=True)
     seed = _seed(settings)
     plan = assignments(varies, args.count, seed)
     offline = args.offline or not settings.base_url

@@ -86,7 +86,7 @@ def chat_examples(
         if drop_guarded and guarded(rec):
             return
         request = discussion.request(plan)  # messages are the same for every attempt
-        reply = {"role": "assistant", "content": rec["text"]}
+        reply = {"role": "assistant", "content": rec.get("text", "")}
         examples.append({"messages": [*request.messages, reply], "metadata": {
             "run_id": run_id, "persona": plan.speaker, "turn": plan.index,
             "phase": plan.phase.value, "topic": plan.topic, "layout": layout,

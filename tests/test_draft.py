@@ -295,3 +295,15 @@ def test_a_server_that_is_down_is_one_error_not_a_refused_schema(new_table, caps
     err = capsys.readouterr().err
     assert err.startswith("Error: ") and "unreachable" in err and len(err.splitlines()) == 1
     assert drafted(new_table) == {}
+
+
+def test_a_failed_draft_leaves_no_empty_participants_directory(new_table, capsys):
+    import shutil
+
+    shutil.rmtree(new_table / "participants")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    assert draft(new_table, "--count", "1", "--base-url", url, "--retries", "0") == 1
+    assert not (new_table / "participants").exists()

@@ -182,3 +182,18 @@ def test_html_is_one_self_contained_page_with_every_turn_and_the_diagram(table, 
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing from the network
     # The moderator's diagram for this run's settings (5 turns), drawn from TRANSITIONS.
     assert "<svg" in page and "turns done &lt; 5" in page
+
+
+def test_an_edited_turn_without_text_is_an_error_line_not_a_traceback(table, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["--table", str(table), "--offline", "--turns", "3", "--out", str(out), "-q"]) == 0
+    jsonl = out / "transcript.jsonl"
+    records = read_records(jsonl)
+    for r in records:
+        if r.get("type") == "turn" and r["index"] == 1:
+            del r["text"]
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
+    capsys.readouterr()
+    assert main(["export", str(out), "-f", "chat-jsonl", "-o", "-"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error: ") and "turn 1" in err and err.count("\n") == 1

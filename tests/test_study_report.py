@@ -281,3 +281,17 @@ def test_chart_axis_left_to_matplotlib_for_varied_values() -> None:
 def test_report_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(tmp_path)]) == 2
     assert "not a study directory" in capsys.readouterr().err
+
+
+def test_a_chart_that_cannot_be_saved_leaves_no_figure_open(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from roundtable.study.charts import plot
+    from roundtable.study.stats import bootstrap_ci
+
+    values = (1.0, 2.0, 3.0)
+    panel = Panel("x", {"a": values}, {"a": bootstrap_ci(values)})
+    before = len(plt.get_fignums())
+    with pytest.raises(OSError):
+        plot(tmp_path / "missing-dir" / "x.png", [panel], ["a"], {"a": "C1"})
+    assert len(plt.get_fignums()) == before

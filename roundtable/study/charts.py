@@ -7,6 +7,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .stats import Estimate
 
@@ -74,6 +75,24 @@ def plot(
     title_in = 0.05 + 0.13 * len(title)
     height = 2.6 * rows + legend_in + title_in
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, height), squeeze=False)
+    try:
+        _draw(fig, axes, drawn, order, codes, title, key, legend_in / height)
+        fig.savefig(path, dpi=90)
+    finally:
+        plt.close(fig)  # a failed save (a full disk) must not leak the figure
+    return True
+
+
+def _draw(
+    fig: Any,
+    axes: Any,
+    drawn: Sequence[Panel],
+    order: Sequence[str],
+    codes: Mapping[str, str],
+    title: Sequence[str],
+    key: Sequence[str],
+    legend_share: float,
+) -> None:
     for ax, panel in zip(axes.flat, drawn, strict=False):
         names = [c for c in order if panel.groups.get(c)]
         for x, name in enumerate(names):
@@ -112,7 +131,4 @@ def plot(
         ax.axis("off")
     fig.suptitle("\n".join(title), fontsize=8)
     fig.text(0.01, 0.01, "\n".join(key), fontsize=7, va="bottom", family="monospace")
-    fig.tight_layout(rect=(0, legend_in / height, 1, 1))  # it makes room for the suptitle
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return True
+    fig.tight_layout(rect=(0, legend_share, 1, 1))  # it makes room for the suptitle
