@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -128,9 +129,10 @@ def test_follow_streams_each_new_record_and_reads_only_whats_new(tmp_path, monke
     reads: list[int] = []
     import roundtable.view.live as live
 
-    def spy(path, offset=0):
-        reads.append(offset)
-        return read_lines(path, offset)
+    def spy(path, offset=0, end=None):
+        if end is None:  # not the one read of what came before `start`
+            reads.append(offset)
+        return read_lines(path, offset, end)
 
     monkeypatch.setattr(live, "read_lines", spy)
 
@@ -240,6 +242,35 @@ def test_nothing_outside_the_root_is_served(tmp_path, url):
     assert client.get("/run/inside").status_code == 200
     response = client.get(url, follow_redirects=True)  # `//` is merged by a redirect
     assert response.status_code == 404 and b"SECRET" not in response.data
+
+
+@pytest.mark.parametrize(
+    "name,content,shown",
+    [("report.md", "SECRET report", "SECRET"), ("runs.csv", "id,layout\nr1,SECRET\n", "SECRET"),
+     ("study.json", '{"name": "SECRET", "runs": 2}', "SECRET"),
+     ("runs/r2/transcript.jsonl", json.dumps(run_record()) + "\n", "runs/r2"),
+     ("runs/r1/study.json", '{"status": "completed"}', "<b>1</b> of"),
+     ("metrics.png", "SECRET", "metrics.png")],
+    ids=["report", "runs-csv", "study-json", "run-transcript", "run-study-json", "chart"],
+)  # fmt: skip
+def test_a_study_shows_no_file_linked_from_outside_the_root(tmp_path, name, content, shown):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    study = root / "s"
+    write_run(study / "runs" / "r1", [run_record(), {"type": "end", "status": "completed"}])
+    (study / "study.json").write_text('{"name": "s", "runs": 2}')
+    (study / "runs.csv").write_text("id,layout\nr1,shared\n")
+    (study / name).parent.mkdir(parents=True, exist_ok=True)
+    (study / name).write_text(content)  # the same file inside the root is shown
+    assert shown in create_app(root).test_client().get("/study/s").text
+    outside.mkdir()
+    (outside / "secret").write_text(content)
+    (study / name).unlink()
+    (study / name).symlink_to(outside / "secret")
+    client = create_app(root).test_client()
+    for url in ("/study/s", "/"):
+        page = client.get(url).text
+        assert shown not in page and "SECRET" not in page
+    assert client.get("/chart/s/metrics.png").status_code == 404
 
 
 def test_pages_use_only_local_assets_and_forbid_inline_scripts(tmp_path):
