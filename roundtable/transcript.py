@@ -188,9 +188,12 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             if number == len(lines):  # the last line, cut short by a crash
                 break
             raise InputError(f"{path}: line {number} is not valid JSON") from None
+        if not isinstance(record, dict):  # every reader takes a record to be an object
+            raise InputError(f"{path}: line {number} is not a JSON object (a record)")
+        records.append(record)
     return records

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -128,9 +129,10 @@ def test_follow_streams_each_new_record_and_reads_only_whats_new(tmp_path, monke
     reads: list[int] = []
     import roundtable.view.live as live
 
-    def spy(path, offset=0):
-        reads.append(offset)
-        return read_lines(path, offset)
+    def spy(path, offset=0, end=None):
+        if end is None:  # not the one read of what came before `start`
+            reads.append(offset)
+        return read_lines(path, offset, end)
 
     monkeypatch.setattr(live, "read_lines", spy)
 
@@ -144,6 +146,51 @@ def test_follow_streams_each_new_record_and_reads_only_whats_new(tmp_path, monke
     assert kinds == ["items", "items", "items", "end"]
     assert '"before": "r3"' in events[2] and "item topic" in events[2]  # above its question
     assert "new &lt;b&gt;words&lt;/b&gt;" in events[2] and "<b>words" not in events[2]
+
+
+def test_lines_that_are_not_records_are_skipped_by_the_page_and_the_stream(tmp_path):
+    good = [run_record(), moderator("Welcome."), turn(0, "Ben", "Hello there.")]
+    run = write_run(tmp_path / "a", good, lock_pid=os.getpid())
+    bad = [b"[]", b"3", b"not json", b'"text"', b"\xff\xfe", b"[" * 100_000, b"null"]
+    with (run / "transcript.jsonl").open("ab") as f:
+        f.write(b"\n".join(bad) + b"\n" + json.dumps(turn(1, "Amara", "after")).encode() + b"\n")
+    half = json.dumps(turn(2, "Chen", "half-written line"))
+    with (run / "transcript.jsonl").open("ab") as f:
+        f.write(half[:30].encode())
+    data = (run / "transcript.jsonl").read_bytes()
+    complete = data.rfind(b"\n") + 1
+    client = create_app(tmp_path, poll_s=0.01).test_client()
+    page = client.get("/run/a").text
+    assert "Hello there." in page and "after" in page and "half-written" not in page
+    assert f'data-offset="{complete}"' in page
+    offsets = [n + 1 for n, byte in enumerate(data) if byte == ord("\n")] + [len(data)]
+    for offset in offsets:  # the stream starts after each line and inside the half one
+        response = client.get(f"/events/a?offset={offset}", buffered=False)
+        assert next(iter(response.response)).startswith(b"retry:")
+        response.close()
+    after = data.find(json.dumps(turn(1, "Amara", "after")).encode())  # just past the bad lines
+    response = client.get(f"/events/a?offset={after}", buffered=False)
+    chunks = iter(response.response)
+    next(chunks)
+    assert "after" in next(chunks).decode()  # what follows the offset is sent, not skipped
+    response.close()
+    response = client.get(f"/events/a?offset={len(data)}", buffered=False)
+    chunks = iter(response.response)
+    next(chunks)
+    with (run / "transcript.jsonl").open("ab") as f:
+        f.write(half[30:].encode() + b"\n")
+    assert "half-written line" in next(chunks).decode()  # the whole line, once it is whole
+    response.close()
+
+
+def test_the_standalone_page_of_a_transcript_with_a_non_record_line_is_an_input_error(tmp_path):
+    from roundtable.errors import InputError
+
+    run = _run(tmp_path)
+    with (run / "transcript.jsonl").open("a") as f:
+        f.write("[]\n")
+    with pytest.raises(InputError, match=r"transcript.jsonl: line 5 is not a JSON object"):
+        standalone_html(run)
 
 
 def test_follow_ends_when_the_writer_died_without_an_end_line(tmp_path):
@@ -240,6 +287,56 @@ def test_nothing_outside_the_root_is_served(tmp_path, url):
     assert client.get("/run/inside").status_code == 200
     response = client.get(url, follow_redirects=True)  # `//` is merged by a redirect
     assert response.status_code == 404 and b"SECRET" not in response.data
+
+
+@pytest.mark.parametrize(
+    "name,content,shown",
+    [("report.md", "SECRET report", "SECRET"), ("runs.csv", "id,layout\nr1,SECRET\n", "SECRET"),
+     ("study.json", '{"name": "SECRET", "runs": 2}', "SECRET"),
+     ("runs/r2/transcript.jsonl", json.dumps(run_record()) + "\n", "runs/r2"),
+     ("runs/r1/study.json", '{"status": "completed"}', "<b>1</b> of"),
+     ("metrics.png", "SECRET", "metrics.png")],
+    ids=["report", "runs-csv", "study-json", "run-transcript", "run-study-json", "chart"],
+)  # fmt: skip
+def test_a_study_shows_no_file_linked_from_outside_the_root(tmp_path, name, content, shown):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    study = root / "s"
+    write_run(study / "runs" / "r1", [run_record(), {"type": "end", "status": "completed"}])
+    (study / "study.json").write_text('{"name": "s", "runs": 2}')
+    (study / "runs.csv").write_text("id,layout\nr1,shared\n")
+    (study / name).parent.mkdir(parents=True, exist_ok=True)
+    (study / name).write_text(content)  # the same file inside the root is shown
+    assert shown in create_app(root).test_client().get("/study/s").text
+    outside.mkdir()
+    (outside / "secret").write_text(content)
+    (study / name).unlink()
+    (study / name).symlink_to(outside / "secret")
+    client = create_app(root).test_client()
+    for url in ("/study/s", "/"):
+        page = client.get(url).text
+        assert shown not in page and "SECRET" not in page
+    assert client.get("/chart/s/metrics.png").status_code == 404
+
+
+def test_the_index_reads_a_study_json_again_only_when_it_changed(tmp_path, monkeypatch):
+    import roundtable.view.catalog as catalog
+
+    study = tmp_path / "s"
+    for name in ("r1", "r2"):
+        write_run(study / "runs" / name, [run_record(), {"type": "end", "status": "completed"}])
+        (study / "runs" / name / "study.json").write_text('{"status": "completed"}')
+    (study / "study.json").write_text('{"name": "s", "runs": 2}')
+    reads: list[str] = []
+    real = catalog._read_json
+    monkeypatch.setattr(catalog, "_read_json", lambda p: reads.append(p.parent.name) or real(p))
+    client = create_app(tmp_path).test_client()
+    assert "<b>2</b> of <b>2</b>" in client.get("/study/s").text
+    assert sorted(reads) == ["r1", "r2", "s"]
+    client.get("/")
+    client.get("/")
+    assert len(reads) == 3  # nothing changed: nothing read again
+    (study / "runs" / "r1" / "study.json").write_text('{"status": "interrupted"}')
+    assert "<b>1</b> of <b>2</b>" in client.get("/study/s").text and reads[3:] == ["r1"]
 
 
 def test_pages_use_only_local_assets_and_forbid_inline_scripts(tmp_path):

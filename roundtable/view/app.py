@@ -94,7 +94,7 @@ def create_app(root: Path, *, diagram: Diagram | None = None, poll_s: float = 0.
     def chart(rel: str, name: str) -> Response:
         path = study_dir(catalog.root, rel) or abort(404)
         target = path / name
-        if name not in CHARTS or target.is_symlink() or not target.is_file():
+        if name not in CHARTS or not catalog.inside(target) or not target.is_file():
             abort(404)
         return send_file(target, mimetype="image/png", max_age=0)
 

@@ -33,6 +33,15 @@ def contained(root: Path, rel: str) -> Path | None:
     return target if target == base or target.is_relative_to(base) else None
 
 
+def inside(root: Path, path: Path) -> bool:
+    """Does `path` exist and, after every link, lead to something inside `root`?"""
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return target.is_relative_to(root.resolve())
+
+
 def run_dir(root: Path, rel: str) -> Path | None:
     """The run directory root/rel, if it is one and its transcript is inside root too."""
     target = contained(root, rel)
@@ -88,12 +97,36 @@ class RunSummary:
 
 
 class Catalog:
-    """Runs and studies under a root; run summaries cached by file size and time."""
+    """Runs and studies under a root; run summaries and study.json files cached by file size
+    and time. Every file it reads is checked to lead (through any links) inside the root."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self._cache: dict[Path, tuple[tuple[int, int], RunSummary]] = {}
+        self._json_cache: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
         self._lock = threading.Lock()
+
+    def inside(self, path: Path) -> bool:
+        """May the viewer read this file: does it exist and lead inside the root?"""
+        return inside(self.root, path)
+
+    def read_json(self, path: Path) -> dict[str, Any]:
+        """A JSON object file inside root ({} if not one), re-read only when it changed."""
+        if not self.inside(path):
+            return {}
+        try:
+            stat = path.stat()
+        except OSError:
+            return {}
+        key = (stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            cached = self._json_cache.get(path)
+        if cached and cached[0] == key:
+            return cached[1]
+        data = _read_json(path)
+        with self._lock:
+            self._json_cache[path] = (key, data)
+        return data
 
     def rel(self, path: Path) -> str:
         """A path under root as the URL part that names it."""
@@ -145,11 +178,12 @@ class Catalog:
 
     def study(self, path: Path, with_rows: bool = True) -> dict[str, Any]:
         """A study's conditions, progress, runs.csv rows, charts and runs."""
-        info = _json(path / "study.json")
+        info = self.read_json(path / "study.json")
         factors = info["factors"] if isinstance(info.get("factors"), dict) else {}
-        header, rows = _csv(path / "runs.csv") if with_rows else ([], [])
-        runs = sorted(p for p in (path / "runs").iterdir() if (p / TRANSCRIPT).is_file())
-        done = sum(1 for p in runs if _run_status(p) in ("completed", "failed"))
+        csv_file, report = path / "runs.csv", path / "report.md"
+        header, rows = _csv(csv_file) if with_rows and self.inside(csv_file) else ([], [])
+        runs = sorted(p for p in (path / "runs").iterdir() if self._has_run(p))
+        done = sum(1 for p in runs if self._run_status(p) in ("completed", "failed"))
         total = info["runs"] if isinstance(info.get("runs"), int) else len(runs)
         stat = (path / "runs").stat()
         return {
@@ -163,21 +197,22 @@ class Catalog:
             "header": header,
             "rows": rows,
             "runs": {p.name: self.rel(p) for p in runs} if with_rows else {},
-            "charts": [c for c in CHARTS if (path / c).is_file()],
-            "report": _text(path / "report.md") if with_rows else "",
+            "charts": [c for c in CHARTS if self.inside(path / c) and (path / c).is_file()],
+            "report": _text(report) if with_rows and self.inside(report) else "",
         }
 
+    def _has_run(self, path: Path) -> bool:
+        return self.inside(path / TRANSCRIPT) and (path / TRANSCRIPT).is_file()
 
-def _run_status(path: Path) -> str:
-    info = _json(path / "study.json")
-    return str(info.get("status") or "")
+    def _run_status(self, path: Path) -> str:
+        return str(self.read_json(path / "study.json").get("status") or "")
 
 
 def _mtime(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _json(path: Path) -> dict[str, Any]:
+def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

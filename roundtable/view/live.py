@@ -29,15 +29,10 @@ def _builder_at(path: Path, offset: int) -> tuple[Builder, int]:
     builder = Builder()
     if offset <= 0:
         return builder, 0
-    with path.open("rb") as f:
-        head = f.read(offset)
-    end = head.rfind(b"\n") + 1  # an offset inside a line falls back to its start
-    for line in head[:end].split(b"\n"):
-        if line.strip():
-            try:
-                builder.feed(json.loads(line))
-            except json.JSONDecodeError:
-                continue
+    # An offset inside a line falls back to that line's start.
+    lines, end = read_lines(path, 0, end=offset)
+    for record, _ in lines:
+        builder.feed(record)
     return builder, end
 
 

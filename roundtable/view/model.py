@@ -207,41 +207,37 @@ def place(placed: Iterable[Placed]) -> list[Item]:
     return items
 
 
-def read_lines(path: Path, offset: int = 0) -> tuple[list[tuple[dict[str, Any], int]], int]:
-    """Each complete record from byte `offset` on, with the offset just after its line, and
-    the offset after the last complete line; a partial last line waits for the next read."""
+def _record(line: bytes) -> dict[str, Any] | None:
+    """One transcript line as a record; None for a blank, corrupt or non-object line."""
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):  # bad JSON or UTF-8, absurd nesting: show the rest
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def read_lines(
+    path: Path, offset: int = 0, end: int | None = None
+) -> tuple[list[tuple[dict[str, Any], int]], int]:
+    """Each complete record from byte `offset` on (to byte `end`, if given), with the offset
+    just after its line, and the offset after the last complete line; a partial last line
+    (or one `end` cuts) waits for the next read. Lines that are not JSON objects are skipped."""
     with path.open("rb") as f:
         f.seek(offset)
-        data = f.read()
+        data = f.read() if end is None else f.read(max(end - offset, 0))
     out = []
     start = 0
-    while (end := data.find(b"\n", start)) >= 0:
-        line = data[start:end]
-        start = end + 1
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a corrupt line: the viewer shows what it can
-        if isinstance(record, dict):
+    while (stop := data.find(b"\n", start)) >= 0:
+        record = _record(data[start:stop])
+        start = stop + 1
+        if record is not None:
             out.append((record, offset + start))
     return out, offset + start
 
 
 def read_from(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """The complete records from byte `offset` on, and the offset after the last line."""
-    with path.open("rb") as f:
-        f.seek(offset)
-        data = f.read()
-    end = data.rfind(b"\n") + 1
-    records = []
-    for line in data[:end].split(b"\n"):
-        if line.strip():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a corrupt line: the viewer shows what it can
-            if isinstance(record, dict):
-                records.append(record)
-    return records, offset + end
+    lines, end = read_lines(path, offset)
+    return [record for record, _ in lines], end
