@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ..errors import ServerError
 from .retry import Retrier
@@ -26,6 +27,48 @@ OLLAMA_DEFAULT_NUM_CTX = 4096
 MAX_COUNTS = 4096  # token counts kept per endpoint (texts that repeat: prompts, lines)
 MAX_COUNTED_CHARS = 20_000  # longer texts (whole prompts) are counted anew each time
 
+T = TypeVar("T")
+
+
+class Fact(Generic[T]):
+    """One thing a server says, asked once. Who asks while it is being asked waits for that
+    answer; each fact has its own lock, so nobody waits on another fact's probe, and a known
+    fact is read without one. A failure is kept and raised again, not asked again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._answer: tuple[T] | None = None
+        self._error: Exception | None = None
+
+    @property
+    def known(self) -> bool:
+        """Whether it was asked (and answered, or failed)."""
+        return self._answer is not None or self._error is not None
+
+    @property
+    def value(self) -> T | None:
+        """The answer (None until there is one)."""
+        return self._answer[0] if self._answer is not None else None
+
+    def get(self, ask: Callable[[], T]) -> T:
+        """The answer, asking for it with ask() if nobody has; the failure if that failed."""
+        if not self.known:
+            with self._lock:
+                if not self.known:
+                    try:
+                        self._answer = (ask(),)
+                    except Exception as exc:  # the same outcome for every later asker
+                        self._error = exc
+        if self._error is not None:
+            raise self._error
+        assert self._answer is not None
+        return self._answer[0]
+
+
+def _text_key(model: str | None, text: str) -> tuple[str | None, bytes]:
+    # A digest, not the text: 4096 kept counts of long texts would hold ~80 MB of text.
+    return model, hashlib.sha1(text.encode("utf-8", "surrogatepass")).digest()
+
 
 class ServerFacts:
     """What one endpoint said, shareable by every client of it (a study's worker threads):
@@ -33,18 +76,13 @@ class ServerFacts:
     `keep_counts`) the token counts its tokenizer gave, by text."""
 
     def __init__(self, *, keep_counts: bool = False) -> None:
-        # Held while a fact is asked, so concurrent clients ask once and wait for the answer.
-        self.lock = threading.RLock()
-        self.models: list[dict[str, Any]] | None = None
-        self.window: int | None = None
-        self.window_checked = False
-        self.tokenizer: str | None = None  # the path that answered
-        self.tokenizer_checked = False
-        self.props: dict[str, Any] | None = None
-        self.props_checked = False
+        self.models: Fact[list[dict[str, Any]]] = Fact()
+        self.window: Fact[int | None] = Fact()
+        self.props: Fact[dict[str, Any] | None] = Fact()
+        self.tokenizer: Fact[str | None] = Fact()  # the path that answered
         self.keep_counts = keep_counts
-        self._counts: dict[tuple[str | None, str], int] = {}
-        self._asking: dict[tuple[str | None, str], threading.Event] = {}
+        self._counts: dict[tuple[str | None, bytes], int] = {}
+        self._asking: dict[tuple[str | None, bytes], threading.Event] = {}
         self._counts_lock = threading.Lock()
 
     def counted(self, model: str | None, text: str, ask: Callable[[str], int | None]) -> int | None:
@@ -53,7 +91,7 @@ class ServerFacts:
         asked twice: runs that start together count the same opening lines."""
         if not self.keep_counts or len(text) > MAX_COUNTED_CHARS:
             return ask(text)
-        key = (model, text)
+        key = _text_key(model, text)
         with self._counts_lock:
             if key in self._counts:
                 return self._counts[key]  # the same text, the same tokenizer: the same count
@@ -78,10 +116,11 @@ class ServerFacts:
         """Keep a count the tokenizer gave (when counts are kept; the oldest goes when full)."""
         if not self.keep_counts or len(text) > MAX_COUNTED_CHARS:
             return
+        key = _text_key(model, text)
         with self._counts_lock:
-            if len(self._counts) >= MAX_COUNTS:
+            if key not in self._counts and len(self._counts) >= MAX_COUNTS:
                 del self._counts[next(iter(self._counts))]
-            self._counts[(model, text)] = count
+            self._counts[key] = count
 
 
 class SharedFacts:
@@ -119,16 +158,12 @@ class ServerInfo:
     @property
     def tokenizer(self) -> str | None:
         """The tokenizer path that answered (None: none yet, or none at all)."""
-        return self.facts.tokenizer
+        return self.facts.tokenizer.value
 
     def models(self) -> list[dict[str, Any]]:
-        """The server's model listing, asked once (retrying what may pass)."""
-        facts = self.facts
-        if facts.models is None:
-            with facts.lock:
-                if facts.models is None:
-                    facts.models = self._retrier.run(self._transport.list_models)[0]
-        return facts.models
+        """The server's model listing, asked once (retrying what may pass); a listing that
+        failed fails the same way for every later client, without asking again."""
+        return self.facts.models.get(lambda: self._retrier.run(self._transport.list_models)[0])
 
     def resolve_model(self) -> str:
         """The configured model, or the first one the server lists."""
@@ -145,16 +180,13 @@ class ServerInfo:
 
     def context_window(self) -> int | None:
         """The model's context size where the server tells it; None where it does not."""
-        facts = self.facts
-        with facts.lock:
-            if not facts.window_checked:
-                facts.window = self._from_listing() or self._from_props() or self._from_ollama()
-                facts.window_checked = True
-            # llama-cpp-python (checked in 0.3.x's server/app.py) reports its n_ctx nowhere:
-            # /v1/models lists only ids, and its routes are /v1/* and /extras/* (tokenize,
-            # detokenize), no /props. Its window comes from --context-window, or is read
-            # from its first "exceed context window of N" / "maximum context length" error.
-        return facts.window
+        # llama-cpp-python (checked in 0.3.x's server/app.py) reports its n_ctx nowhere:
+        # /v1/models lists only ids, and its routes are /v1/* and /extras/* (tokenize,
+        # detokenize), no /props. Its window comes from --context-window, or is read
+        # from its first "exceed context window of N" / "maximum context length" error.
+        return self.facts.window.get(
+            lambda: self._from_listing() or self._from_props() or self._from_ollama()
+        )
 
     def _from_listing(self) -> int | None:
         # vLLM (and the dummy server): max_model_len on each /v1/models entry.
@@ -170,16 +202,14 @@ class ServerInfo:
 
     def props(self) -> dict[str, Any] | None:
         """llama.cpp's GET /props, asked once; None where the server has no such route."""
-        facts = self.facts
-        with facts.lock:
-            if not facts.props_checked:
-                try:
-                    answer = self._transport.get_root("/props")
-                except TransportError:
-                    answer = None
-                facts.props = answer if isinstance(answer, dict) else None
-                facts.props_checked = True
-        return facts.props
+        return self.facts.props.get(self._ask_props)
+
+    def _ask_props(self) -> dict[str, Any] | None:
+        try:
+            answer = self._transport.get_root("/props")
+        except TransportError:
+            return None
+        return answer if isinstance(answer, dict) else None
 
     @property
     def family(self) -> str:
@@ -187,7 +217,7 @@ class ServerInfo:
         unknown (decides whether llama.cpp's own sampling keys are worth sending)."""
         if self.props() is not None:
             return "llama.cpp"  # only llama-server answers /props
-        if not self.facts.tokenizer_checked:
+        if not self.facts.tokenizer.known:
             self.count_tokens("roundtable")  # finds the tokenizer route, once
         if self.tokenizer is not None and self.tokenizer.startswith("/extras/"):
             return "llama-cpp-python"  # its tokenizer routes live under /extras
@@ -224,21 +254,19 @@ class ServerInfo:
 
     def count_tokens(self, text: str) -> int | None:
         """Tokens in text by this server's own tokenizer, or None if it offers none."""
-        facts = self.facts
-        if facts.tokenizer is None:
-            with facts.lock:  # the route is searched for once, however many clients ask
-                if not facts.tokenizer_checked:
-                    count = self._find_tokenizer(text)
-                    facts.tokenizer_checked = True
-                    return count
-            if facts.tokenizer is None:
-                return None
-        return facts.counted(self.model, text, self._ask_count)
+        # The route is searched for once, however many clients ask, with the first text:
+        # the client that searched gets that text's count from the search itself.
+        first: list[int] = []
+        path = self.facts.tokenizer.get(lambda: self._find_tokenizer(text, first))
+        if first:
+            return first[0]
+        if path is None:
+            return None
+        return self.facts.counted(self.model, text, lambda t: self._ask_count(path, t))
 
-    def _ask_count(self, text: str) -> int | None:
-        assert self.facts.tokenizer is not None
+    def _ask_count(self, path: str, text: str) -> int | None:
         try:
-            return token_count(self._transport.post_root(self.facts.tokenizer, self._body(text)))
+            return token_count(self._transport.post_root(path, self._body(text)))
         except TransportError:
             return None
 
@@ -246,16 +274,17 @@ class ServerInfo:
         # One body carries the field name each server reads.
         return {"prompt": text, "content": text, "input": text, "model": self.model or ""}
 
-    def _find_tokenizer(self, text: str) -> int | None:
+    def _find_tokenizer(self, text: str, first: list[int]) -> str | None:
+        # The path that counts text (its count put in `first`), or None if none does.
         for path in TOKENIZE_PATHS:
             try:
                 count = token_count(self._transport.post_root(path, self._body(text)))
             except TransportError:
                 continue
             if count is not None:
-                self.facts.tokenizer = path
+                first.append(count)
                 self.facts.remember(self.model, text, count)
-                return count
+                return path
         return None
 
 
