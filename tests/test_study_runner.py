@@ -57,7 +57,7 @@ def _answers(out: Path) -> list[tuple[str, ...]]:
 def test_concurrency_limit_per_endpoint(
     table: Path, tmp_path: Path, dummy: Callable[..., BackgroundServer]
 ) -> None:
-    slow = dummy(latency_ms=40, tokens_per_second=400)
+    slow = dummy(latency_ms=150, tokens_per_second=400)  # long enough to overlap under load
     path = _experiment(
         tmp_path, f"endpoints:\n  - {{base_url: '{slow.base_url}', concurrency: 2}}\n", seeds=3
     )
