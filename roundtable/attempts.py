@@ -108,7 +108,10 @@ class Speaker:
                                     if n and n not in own))  # fmt: skip
         headers = tuple(dict.fromkeys(h for h in (*(p.full_name for p in others), *shorts)
                                       if h and h not in own))  # fmt: skip
-        return cls(persona.name, (persona.name, persona.full_name), names, headers)
+        # Its own tag may be the full name up to its comma too ("Chen Wei: ...").
+        short = persona.full_name.split(",")[0].strip()
+        mine = tuple(dict.fromkeys(n for n in (persona.name, short, persona.full_name) if n))
+        return cls(persona.name, mine, names, headers)
 
 
 def take_turn(

@@ -69,7 +69,7 @@ class ReplyFilter:
         # moderator's cue ("Amara, would you start?").
         self._own = re.compile(
             rf"\s*(?:{_tag(own_names)}[ \t]*\n?|(?:\*\*)?(?:{_names(own_names)})"
-            rf"(?:\s*\([^)\n]*\))?(?:\*\*)?[ \t]*\n|(?:{_names(own_names)}),[ \t]+)"
+            rf"(?:\s*\([^)\n]*\))?(?:\*\*)?[ \t]*\n|(?:{_names(own_names)}),(?:[ \t]+|[ \t]*\n))"
         )
         # The speaker's own tag again at a line start: the same speaker, keep the words
         # (only once a word follows, so the spaces after the tag go with it).

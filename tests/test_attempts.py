@@ -119,3 +119,25 @@ def test_a_speaker_must_not_write_another_by_full_name_up_to_its_comma():
     speaker = Speaker.among(table[0], table)
     assert "Chen Wei" in speaker.others and "Chen Wei" in speaker.headers
     assert "Dara Lindqvist" not in speaker.others
+
+
+@pytest.mark.parametrize(
+    "deltas,expected",
+    [
+        (["Chen Wei: Dera, so that works."], "Dera, so that works."),
+        (["Chen", " Wei", ":", " Dera,", " so that works."], "Dera, so that works."),
+        (["Chen Wei, emergency-room nurse,\nI would like that."], "I would like that."),
+        (["Chen Wei, I think so."], "I think so."),
+    ],
+    ids=["short-tag", "short-tag-streamed", "full-name-header-with-comma", "short-vocative"],
+)
+def test_a_speakers_own_tag_by_full_name_up_to_its_comma_is_dropped(deltas, expected):
+    # Seen on SmolLM2: "Chen: Chen Wei: Dera Li, ..." kept the speaker's own tag.
+    from roundtable.personas import Persona
+    from roundtable.reply import ReplyFilter
+
+    table = [Persona("Dara", "Dara Lindqvist, climate scientist", "p"),
+             Persona("Chen", "Chen Wei, emergency-room nurse", "p")]  # fmt: skip
+    speaker = Speaker.among(table[1], table)
+    reply = ReplyFilter(speaker.own_names, speaker.others, speaker.headers)
+    assert "".join(reply.feed(d) for d in deltas) + reply.finish() == expected
