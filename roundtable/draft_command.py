@@ -29,6 +29,7 @@ from .errors import InputError
 from .personas import Persona, load_personas, persona_files
 from .sanitize import sanitize
 from .scaffold import PERSONA_HEADER, comment, persona_yaml
+from .table import check_directory
 
 # The settings of a run that say how to reach the model (and the seed).
 ENDPOINT = ("base_url", "model", "api_key_env", "timeout", "compat", "retries", "retry_wait")
@@ -122,12 +123,21 @@ def _notice(text: str) -> None:
     print(text, file=sys.stderr)
 
 
+def _check_table(table: Path, config: Path | None) -> None:
+    # Drafting into a folder that is no table would scatter participants/ anywhere; a
+    # table is what `load_table` reads, so it has task/ (participants/ is what we write).
+    made = f"create one with `roundtable init {table}` or pass --table DIR"
+    if not table.exists():
+        raise InputError(f"{table}: table directory not found; {made}")
+    check_directory(table, config)
+    if not (table / "task").is_dir():
+        raise InputError(f"{table}: not a table (no task/ directory); {made}")
+
+
 def main(args: argparse.Namespace) -> int:
     """Run `roundtable personas draft`; returns the exit code."""
     table: Path = args.table
-    if not table.is_dir():
-        raise InputError(f"{table}: table directory not found; create one with "
-                         f"`roundtable init {table}` or pass --table DIR")  # fmt: skip
+    _check_table(table, args.config)
     if not 1 <= args.count <= MAX_COUNT:
         raise InputError(f"--count: must be from 1 to {MAX_COUNT}, got {args.count}")
     brief = _brief(args.brief)

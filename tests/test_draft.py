@@ -250,6 +250,22 @@ def test_a_missing_table_says_how_to_make_one(tmp_path, capsys):
     assert "roundtable init" in error_line(capsys)
 
 
+@pytest.mark.parametrize("made", [[], ["participants"]], ids=["empty", "participants-only"])
+def test_a_folder_that_is_not_a_table_is_refused_and_left_alone(
+    tmp_path, monkeypatch, capsys, made
+):
+    for name in made:
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path)  # no --table: the current directory
+    code = main(["personas", "draft", "--count", "2", "--brief", "x", "--offline"])
+    line = error_line(capsys)
+    assert code == 2 and line == (
+        "Error: .: not a table (no task/ directory); create one with `roundtable init .` "
+        "or pass --table DIR"
+    )
+    assert sorted(p.name for p in tmp_path.rglob("*")) == made
+
+
 def test_seeds_differ_between_drafts():
     fake = Fake([persona("Ann"), persona("Bo")])
     drafter = Drafter(fake, seed=random.Random(0).randrange(100))
