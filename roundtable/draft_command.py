@@ -22,6 +22,7 @@ from .draft import (
     describe_attrs,
     parse_vary,
     report_error,
+    shortfall,
     slug,
     write_new,
 )
@@ -45,7 +46,8 @@ def add_parsers(sub: Any) -> None:
         help="ask the model to draft persona files from a brief",
         description="Ask the configured model to draft persona files into DIR/participants/ "
         "from a brief, with controlled variation: with --vary stance=for,against the drafts "
-        "take each value equally often (several --vary: their combinations, balanced). Each "
+        "take each value in turn (several --vary: each of their combinations in turn), equally "
+        "often when --count is a multiple of them; a warning names any left short. Each "
         "file is checked like a hand-written one; none is ever overwritten.",
     )
     p.add_argument("--count", type=int, required=True, metavar="N", help="how many personas")
@@ -149,6 +151,9 @@ def main(args: argparse.Namespace) -> int:
     taken = _existing(participants)
     seed = _seed(settings)
     plan = assignments(varies, args.count, seed)
+    short = shortfall(varies, plan)
+    if short is not None:
+        _notice(f"roundtable: warning: {short}")
     offline = args.offline or not settings.base_url
     server = None
     try:
