@@ -281,6 +281,14 @@ def test_bad_flags_are_one_error_line(new_table, capsys, argv, message):
     assert error_line(capsys).startswith(message) and drafted(new_table) == {}
 
 
+def test_a_file_as_table_says_it_is_a_file(new_table, capsys):
+    assert draft(new_table / "roundtable.yaml", "--count", "1", "--offline") == 2
+    line = error_line(capsys)
+    assert line.startswith(f"Error: {new_table / 'roundtable.yaml'}: is a file, not a table "
+                           "directory") and "roundtable init" not in line  # fmt: skip
+    assert drafted(new_table) == {}
+
+
 def test_a_missing_table_says_how_to_make_one(tmp_path, capsys):
     assert draft(tmp_path / "nope", "--count", "1") == 2
     assert "roundtable init" in error_line(capsys)
