@@ -66,10 +66,16 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--offline", action="store_true",
                    help="use the built-in dummy model even if a server is configured")  # fmt: skip
     s = p.add_argument_group("endpoint (as for a run; override roundtable.yaml)")
-    for name in (*ENDPOINT, "seed"):
+    for name in ENDPOINT:
         d = DECLARATIONS[name]
         default = f"{d.help} (default: {d.show(d.default)})"
         s.add_argument(d.flag, dest=name, metavar=d.metavar, help=default.replace("%", "%%"))
+    # A run's --seed help speaks of its transcript; drafting writes none.
+    d = DECLARATIONS["seed"]
+    s.add_argument(d.flag, dest="seed", metavar=d.metavar,
+                   help="makes the drafts repeatable; unset, one is drawn and printed at the "
+                   "end (each file's top comment has it too) (default: the table's seed, "
+                   "else random)")  # fmt: skip
 
 
 def _brief(text: str) -> str:

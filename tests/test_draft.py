@@ -376,3 +376,10 @@ def test_a_count_that_drops_a_value_says_so_once(new_table, capsys):
         "roundtable: warning: --count 2 is not a multiple of the 3 values of --vary (stance): "
         "1 of them gets none: stance="
     )
+
+
+def test_help_does_not_promise_a_transcript(capsys):
+    with pytest.raises(SystemExit):
+        main(["personas", "draft", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "transcript" not in out and "--seed N makes the drafts repeatable;" in out
