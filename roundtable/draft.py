@@ -15,6 +15,7 @@ import math
 import random
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,29 @@ def assignments(varies: Sequence[Vary], count: int, seed: int) -> list[dict[str,
             period *= n
         out.append(combo)
     return out
+
+
+def shortfall(varies: Sequence[Vary], plan: Sequence[Mapping[str, str]]) -> str | None:
+    """What an uneven --count leaves short: the values (or combinations) that get one draft
+    fewer than the others, or none; None when every one gets an equal share."""
+    total = math.prod(len(v.values) for v in varies)
+    count = len(plan)
+    if count % total == 0:
+        return None
+    drawn = Counter(tuple(attrs.items()) for attrs in plan)
+    combos = [tuple(zip((v.key for v in varies), values, strict=True))
+              for values in itertools.product(*(v.values for v in varies))]  # fmt: skip
+    short = [c for c in combos if drawn[c] == count // total]
+    what = "values" if len(varies) == 1 else "combinations"
+    shown = [describe_attrs(dict(c)) for c in short[:5]]
+    more = f" and {len(short) - 5} more" if len(short) > 5 else ""
+    gets = "gets" if len(short) == 1 else "get"
+    gets += " none" if count < total else " one draft fewer than the others"
+    return (
+        f"--count {count} is not a multiple of the {total} {what} of --vary "
+        f"({', '.join(v.key for v in varies)}): {len(short)} of them {gets}: "
+        f"{'; '.join(shown)}{more}; for an equal share pass a multiple of {total}"
+    )
 
 
 def describe_attrs(attrs: Mapping[str, str]) -> str:

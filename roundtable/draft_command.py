@@ -22,6 +22,7 @@ from .draft import (
     describe_attrs,
     parse_vary,
     report_error,
+    shortfall,
     slug,
     write_new,
 )
@@ -29,6 +30,7 @@ from .errors import InputError
 from .personas import Persona, load_personas, persona_files
 from .sanitize import sanitize
 from .scaffold import PERSONA_HEADER, comment, persona_yaml
+from .table import check_directory
 
 # The settings of a run that say how to reach the model (and the seed).
 ENDPOINT = ("base_url", "model", "api_key_env", "timeout", "compat", "retries", "retry_wait")
@@ -44,7 +46,8 @@ def add_parsers(sub: Any) -> None:
         help="ask the model to draft persona files from a brief",
         description="Ask the configured model to draft persona files into DIR/participants/ "
         "from a brief, with controlled variation: with --vary stance=for,against the drafts "
-        "take each value equally often (several --vary: their combinations, balanced). Each "
+        "take each value in turn (several --vary: each of their combinations in turn), equally "
+        "often when --count is a multiple of them; a warning names any left short. Each "
         "file is checked like a hand-written one; none is ever overwritten.",
     )
     p.add_argument("--count", type=int, required=True, metavar="N", help="how many personas")
@@ -63,10 +66,16 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--offline", action="store_true",
                    help="use the built-in dummy model even if a server is configured")  # fmt: skip
     s = p.add_argument_group("endpoint (as for a run; override roundtable.yaml)")
-    for name in (*ENDPOINT, "seed"):
+    for name in ENDPOINT:
         d = DECLARATIONS[name]
         default = f"{d.help} (default: {d.show(d.default)})"
         s.add_argument(d.flag, dest=name, metavar=d.metavar, help=default.replace("%", "%%"))
+    # A run's --seed help speaks of its transcript; drafting writes none.
+    d = DECLARATIONS["seed"]
+    s.add_argument(d.flag, dest="seed", metavar=d.metavar,
+                   help="makes the drafts repeatable; unset, one is drawn and printed at the "
+                   "end (each file's top comment has it too) (default: the table's seed, "
+                   "else random)")  # fmt: skip
 
 
 def _brief(text: str) -> str:
@@ -122,12 +131,21 @@ def _notice(text: str) -> None:
     print(text, file=sys.stderr)
 
 
+def _check_table(table: Path, config: Path | None) -> None:
+    # Drafting into a folder that is no table would scatter participants/ anywhere; a
+    # table is what `load_table` reads, so it has task/ (participants/ is what we write).
+    made = f"create one with `roundtable init {table}` or pass --table DIR"
+    if not table.exists():
+        raise InputError(f"{table}: table directory not found; {made}")
+    check_directory(table, config)
+    if not (table / "task").is_dir():
+        raise InputError(f"{table}: not a table (no task/ directory); {made}")
+
+
 def main(args: argparse.Namespace) -> int:
     """Run `roundtable personas draft`; returns the exit code."""
     table: Path = args.table
-    if not table.is_dir():
-        raise InputError(f"{table}: table directory not found; create one with "
-                         f"`roundtable init {table}` or pass --table DIR")  # fmt: skip
+    _check_table(table, args.config)
     if not 1 <= args.count <= MAX_COUNT:
         raise InputError(f"--count: must be from 1 to {MAX_COUNT}, got {args.count}")
     brief = _brief(args.brief)
@@ -139,6 +157,9 @@ def main(args: argparse.Namespace) -> int:
     taken = _existing(participants)
     seed = _seed(settings)
     plan = assignments(varies, args.count, seed)
+    short = shortfall(varies, plan)
+    if short is not None:
+        _notice(f"roundtable: warning: {short}")
     offline = args.offline or not settings.base_url
     server = None
     try:

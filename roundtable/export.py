@@ -43,8 +43,34 @@ class _NoEndpoint:
         return None
 
 
+def _starts_a_run(path: Path) -> bool:
+    # Line 1 only: a file that is no transcript may be large, binary or not JSON at all.
+    try:
+        with path.open("rb") as f:
+            first = json.loads(f.readline(1 << 20).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(first, dict) and first.get("type") == "run"
+
+
+def export_directory(path: Path) -> Path:
+    """The run directory named by RUN (the directory, or its transcript.jsonl); a file that
+    is no transcript is named as such."""
+    if path.is_file() and path.name != "transcript.jsonl":
+        if not _starts_a_run(path):
+            raise InputError(
+                f"{path}: not a roundtable transcript (line 1 is not a run record); pass the "
+                "run directory a run printed"
+            )
+        raise InputError(
+            f"{path}: a transcript under another name; export reads RUN_DIR/transcript.jsonl, "
+            "so pass the run directory that holds it"
+        )
+    return run_directory(path)
+
+
 def _records(run_dir: Path) -> tuple[Path, list[dict[str, Any]]]:
-    run_dir = run_directory(run_dir)
+    run_dir = export_directory(run_dir)
     records = read_records(run_dir / "transcript.jsonl")
     if not records or records[0].get("type") != "run":
         raise InputError(
@@ -157,7 +183,7 @@ def main(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(text)
         return 0
-    run_dir = run_directory(args.run)
+    run_dir = export_directory(args.run)
     target = Path(args.output) if args.output else run_dir / FILE_NAMES[args.format]
     try:
         target.write_text(text, encoding="utf-8")

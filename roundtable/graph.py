@@ -17,6 +17,7 @@ from typing import Any
 from . import moderator
 from .config import Settings, load_settings
 from .errors import InputError
+from .table import check_directory
 
 FORMATS = ("mermaid", "dot", "svg")
 
@@ -235,6 +236,12 @@ def add_parser(sub: Any, add_table_args: Callable[[argparse.ArgumentParser], Non
     p.add_argument("--format", "-f", default="mermaid", metavar="|".join(FORMATS),
                    help="what to print (default: mermaid)")  # fmt: skip
     add_table_args(p)
+    # The shared --table help promises the current directory; bare, graph reads no table.
+    for action in p._actions:
+        if "--table" in action.option_strings:
+            action.help = ("annotate the labels with this table's settings (default: none, the "
+                           "bare diagram; with only --config or setting flags, the current "
+                           "directory's)")  # fmt: skip
 
 
 def main(args: argparse.Namespace, flags: Mapping[str, Any]) -> int:
@@ -242,10 +249,7 @@ def main(args: argparse.Namespace, flags: Mapping[str, Any]) -> int:
     settings = None
     if args.table is not None or args.config is not None or flags:
         table = args.table if args.table is not None else Path(".")
-        if not table.is_dir():
-            raise InputError(f"{table}: table directory not found; pass --table DIR")
-        if args.config is not None and not args.config.is_file():
-            raise InputError(f"{args.config}: config file not found (--config)")
+        check_directory(table, args.config)
         settings, _ = load_settings(table, args.config, flags=flags)
     print(render(args.format, settings), end="")
     return 0

@@ -15,6 +15,7 @@ import yaml
 
 from .config import DECLARATIONS, Declaration
 from .errors import InputError, RoundtableError
+from .personas import persona_files
 from .prompts import BUILT_IN
 from .sanitize import sanitize
 from .table import load_table
@@ -279,10 +280,15 @@ def init_table(
 ) -> list[Path]:
     """Write a new table into directory; returns the files written."""
     if not 2 <= personas <= len(STARTERS):
-        raise InputError(
-            f"--personas: must be from 2 to {len(STARTERS)}, got {personas}; for more, draft "
-            "them with `roundtable personas draft`"
+        hint = (
+            f"for more, start with {len(STARTERS)} and draft the rest with `roundtable "
+            "personas draft`"
+            if personas > len(STARTERS)
+            # Fewer than two is no roundtable; drafted personas can replace the starters.
+            else "a table starts with at least two personas; replace them later with your "
+            "own (or drafted ones: `roundtable personas draft`)"
         )
+        raise InputError(f"--personas: must be from 2 to {len(STARTERS)}, got {personas}; {hint}")
     text = _one_line(topic) if topic is not None else DEFAULT_TOPIC
     _check_target(directory, force)
     files = table_files(personas, text)
@@ -333,12 +339,26 @@ def add_parser(sub: Any) -> None:
     )
 
 
+def _kept_personas(participants: Path, written: list[Path]) -> list[Path]:
+    """The persona files in participants/ that init did not write (kept by --force)."""
+    if not participants.is_dir():
+        return []
+    return [p for p in persona_files(participants) if p not in set(written)]
+
+
 def main(args: argparse.Namespace) -> int:
     """Run `roundtable init`; returns the exit code."""
     directory: Path = args.directory
     written = init_table(directory, args.personas, args.topic, force=args.force,
                          with_prompts=args.with_prompts)  # fmt: skip
     print(f"roundtable: created a table in {directory} ({len(written)} files)")
+    kept = _kept_personas(directory / "participants", written)
+    if kept:
+        # --force keeps files it does not write: the table has more personas than asked for.
+        total = len(persona_files(directory / "participants"))
+        print(f"roundtable: note: {directory / 'participants'} now holds {total} persona files: "
+              f"{total - len(kept)} written now and {len(kept)} kept from before "
+              f"({', '.join(p.name for p in kept)}); delete any you do not want")  # fmt: skip
     try:
         load_table(directory, env={})
     except RoundtableError as exc:

@@ -45,12 +45,7 @@ def load_table(
     flags: Mapping[str, Any] | None = None,
 ) -> Table:
     """Load and validate everything a run needs, before any model call."""
-    if directory.exists() and not directory.is_dir():
-        raise InputError(f"{directory}: is a file, not a table directory; pass --table DIR")
-    if not directory.is_dir():
-        raise InputError(f"{directory}: table directory not found; pass --table DIR")
-    if config_file is not None and not config_file.is_file():
-        raise InputError(f"{config_file}: config file not found (--config)")
+    check_directory(directory, config_file)
     settings, used = load_settings(directory, config_file, env, flags)
     personas = tuple(load_personas(directory / "participants"))
     if len(personas) < 2:
@@ -61,6 +56,16 @@ def load_table(
     task = load_task(directory / "task")
     prompts = Prompts(directory, task, personas)
     return Table(directory, personas, task, settings, used, prompts)
+
+
+def check_directory(directory: Path, config_file: Path | None = None) -> None:
+    """Refuse a --table that is not a directory, or a --config that is not a file."""
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"{directory}: is a file, not a table directory; pass --table DIR")
+    if not directory.is_dir():
+        raise InputError(f"{directory}: table directory not found; pass --table DIR")
+    if config_file is not None and not config_file.is_file():
+        raise InputError(f"{config_file}: config file not found (--config)")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,16 @@ from hypothesis import strategies as st
 
 from roundtable.cli import main
 from roundtable.client import Completion
-from roundtable.draft import Drafter, Vary, assignments, parse_vary, validate, write_new
+from roundtable.draft import (
+    Drafter,
+    Vary,
+    assignments,
+    describe_attrs,
+    parse_vary,
+    shortfall,
+    validate,
+    write_new,
+)
 from roundtable.draft_command import file_text
 from roundtable.errors import InputError, ServerError
 from roundtable.personas import load_personas
@@ -87,6 +96,32 @@ def test_the_spread_is_seeded():
     varies = [Vary("stance", ("for", "against", "undecided"))]
     assert assignments(varies, 5, 3) == assignments(varies, 5, 3)
     assert len({tuple(a["stance"] for a in assignments(varies, 3, s)) for s in range(20)}) > 1
+
+
+@pytest.mark.parametrize(
+    "sizes,count,short",
+    [
+        ((3,), 2, "1 of them gets none: "),
+        ((2, 2), 2, "2 of them get none: "),
+        ((3,), 4, "2 of them get one draft fewer than the others: "),
+        ((3,), 6, None),
+        ((2, 2), 8, None),
+    ],
+    ids=["value-dropped", "combinations-dropped", "one-fewer", "even", "even-combinations"],
+)
+def test_an_uneven_count_names_what_gets_fewer(sizes, count, short):
+    varies = [Vary(f"k{i}", tuple(f"v{j}" for j in range(n))) for i, n in enumerate(sizes)]
+    plan = assignments(varies, count, seed=5)
+    found = shortfall(varies, plan)
+    if short is None:
+        assert found is None
+        return
+    assert found is not None and short in found
+    drawn = Counter(describe_attrs(a) for a in plan)
+    named = found.split(short)[1].split("; for an equal share")[0].split("; ")
+    every = [describe_attrs(dict(zip((v.key for v in varies), c, strict=True)))
+             for c in itertools.product(*(v.values for v in varies))]  # fmt: skip
+    assert sorted(named) == sorted(c for c in every if drawn[c] == count // len(every))
 
 
 @pytest.mark.parametrize(
@@ -201,8 +236,9 @@ def drafted(table: Path) -> dict[str, str]:
 def test_drafts_offline_are_valid_files_spread_over_the_attributes(new_table, capsys):
     assert draft(new_table, "--count", "6", "--vary", "stance=for,against,undecided",
                  "--seed", "4", "--offline") == 0  # fmt: skip
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert out.count("roundtable: draft ") == 6 and "drafted 6 of 6" in out
+    assert "warning" not in err  # 6 is a multiple of the 3 values
     texts = drafted(new_table)
     stances = Counter(
         line for t in texts.values() for line in t.splitlines() if "Attributes" in line
@@ -245,9 +281,33 @@ def test_bad_flags_are_one_error_line(new_table, capsys, argv, message):
     assert error_line(capsys).startswith(message) and drafted(new_table) == {}
 
 
+def test_a_file_as_table_says_it_is_a_file(new_table, capsys):
+    assert draft(new_table / "roundtable.yaml", "--count", "1", "--offline") == 2
+    line = error_line(capsys)
+    assert line.startswith(f"Error: {new_table / 'roundtable.yaml'}: is a file, not a table "
+                           "directory") and "roundtable init" not in line  # fmt: skip
+    assert drafted(new_table) == {}
+
+
 def test_a_missing_table_says_how_to_make_one(tmp_path, capsys):
     assert draft(tmp_path / "nope", "--count", "1") == 2
     assert "roundtable init" in error_line(capsys)
+
+
+@pytest.mark.parametrize("made", [[], ["participants"]], ids=["empty", "participants-only"])
+def test_a_folder_that_is_not_a_table_is_refused_and_left_alone(
+    tmp_path, monkeypatch, capsys, made
+):
+    for name in made:
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path)  # no --table: the current directory
+    code = main(["personas", "draft", "--count", "2", "--brief", "x", "--offline"])
+    line = error_line(capsys)
+    assert code == 2 and line == (
+        "Error: .: not a table (no task/ directory); create one with `roundtable init .` "
+        "or pass --table DIR"
+    )
+    assert sorted(p.name for p in tmp_path.rglob("*")) == made
 
 
 def test_seeds_differ_between_drafts():
@@ -307,3 +367,19 @@ def test_a_failed_draft_leaves_no_empty_participants_directory(new_table, capsys
     url = f"http://127.0.0.1:{port}/v1"
     assert draft(new_table, "--count", "1", "--base-url", url, "--retries", "0") == 1
     assert not (new_table / "participants").exists()
+
+
+def test_a_count_that_drops_a_value_says_so_once(new_table, capsys):
+    assert draft(new_table, "--count", "2", "--vary", "stance=a,b,c", "--offline") == 0
+    warnings = [x for x in capsys.readouterr().err.splitlines() if "warning" in x]
+    assert len(warnings) == 1 and warnings[0].startswith(
+        "roundtable: warning: --count 2 is not a multiple of the 3 values of --vary (stance): "
+        "1 of them gets none: stance="
+    )
+
+
+def test_help_does_not_promise_a_transcript(capsys):
+    with pytest.raises(SystemExit):
+        main(["personas", "draft", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "transcript" not in out and "--seed N makes the drafts repeatable;" in out

@@ -165,6 +165,39 @@ def test_mistakes_are_one_error_line(table, tmp_path, capsys, argv, message):
     assert len(err) == 1 and err[0].startswith("Error: ") and message in err[0]
 
 
+@pytest.mark.parametrize(
+    "name,content",
+    [
+        ("questions.txt", b"# one question a line\nShould we?\n"),
+        ("other.jsonl", b'{"type": "turn", "text": "hi"}\n'),
+        ("list.jsonl", b"[1, 2]\n"),
+        ("empty.jsonl", b""),
+        ("image.png", b"\x89PNG\r\n\x1a\n\xff\xfe"),
+    ],
+    ids=["text", "other-jsonl", "not-an-object", "empty", "binary"],
+)
+@pytest.mark.parametrize("fmt", ["md", "chat-jsonl"])
+def test_a_file_that_is_not_a_transcript_is_named_as_such(tmp_path, capsys, name, content, fmt):
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert main(["export", str(path), "-f", fmt]) == 2
+    assert capsys.readouterr().err == (
+        f"Error: {path}: not a roundtable transcript (line 1 is not a run record); pass the "
+        "run directory a run printed\n"
+    )
+    assert sorted(tmp_path.iterdir()) == [path]
+
+
+def test_a_renamed_transcript_asks_for_its_run_directory(table, tmp_path, capsys):
+    out = tmp_path / "RUN"
+    assert main(["--table", str(table), "--offline", "--turns", "2", "--out", str(out), "-q"]) == 0
+    saved = tmp_path / "saved.jsonl"
+    saved.write_bytes((out / "transcript.jsonl").read_bytes())
+    capsys.readouterr()
+    assert main(["export", str(saved), "-f", "md"]) == 2
+    assert capsys.readouterr().err.startswith(f"Error: {saved}: a transcript under another name")
+
+
 def test_html_is_one_self_contained_page_with_every_turn_and_the_diagram(table, tmp_path):
     import html
     import re

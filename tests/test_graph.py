@@ -103,11 +103,25 @@ def test_settings_annotate_the_guards_with_where_they_stop_holding(monkeypatch):
         (["graph", "-f", "svg"], 0, "<svg "),
         (["graph", "-f", "png"], 2, "Error: --format: unknown format 'png'"),
         (["graph", "--table", "nowhere"], 2, "Error: nowhere: table directory not found"),
+        (
+            ["graph", "--table", "roundtable.yaml"],
+            2,
+            "Error: roundtable.yaml: is a file, not a table directory",
+        ),
     ],
-    ids=["mermaid", "dot-with-settings", "svg", "unknown-format", "no-table"],
+    ids=["mermaid", "dot-with-settings", "svg", "unknown-format", "no-table", "file-as-table"],
 )
 def test_cli(capsys, argv, code, expected):
+    Path("roundtable.yaml").write_text("turns: 9\n")  # a file, where a table is expected
     assert main(argv) == code
     out, err = capsys.readouterr()
     assert expected in (out if code == 0 else err)
     assert code == 0 or len(err.splitlines()) == 1
+
+
+def test_help_says_a_bare_graph_reads_no_table(capsys):
+    with pytest.raises(SystemExit):
+        main(["graph", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "this table's settings (default: none, the bare diagram;" in out
+    assert "(default: the current directory)" not in out

@@ -9,7 +9,7 @@ import yaml
 from roundtable.cli import main
 from roundtable.config import DECLARATIONS, Settings, load_settings
 from roundtable.personas import load_personas
-from roundtable.scaffold import STARTERS, init_table, settings_yaml
+from roundtable.scaffold import STARTERS, init_table, settings_yaml, table_files
 from roundtable.table import load_table
 
 
@@ -95,6 +95,22 @@ def test_a_non_empty_directory_is_refused_unless_forced(tmp_path, capsys):
     assert len(load_table(d, env={}).personas) == 3
 
 
+def test_forcing_fewer_personas_says_which_old_ones_are_still_there(tmp_path, capsys):
+    d = tmp_path / "t"
+    assert main(["init", str(d)]) == 0
+    assert "note" not in capsys.readouterr().out
+    old = sorted(p.name for p in (d / "participants").iterdir())
+    assert main(["init", str(d), "--force", "--personas", "2"]) == 0
+    kept = [n for n in old if f"participants/{n}" not in table_files(2, "x")]
+    notes = [x for x in capsys.readouterr().out.splitlines() if "note:" in x]
+    assert notes == [
+        f"roundtable: note: {d / 'participants'} now holds 4 persona files: 2 written now and "
+        f"2 kept from before ({', '.join(kept)}); delete any you do not want"
+    ]
+    assert main(["init", str(d), "--force", "--personas", "4"]) == 0
+    assert "note:" not in capsys.readouterr().out  # every persona file written now
+
+
 def test_with_prompts_copies_the_built_in_templates(tmp_path):
     init_table(tmp_path / "t", with_prompts=True)
     built_in = Path(__file__).resolve().parents[1] / "roundtable" / "templates"
@@ -108,10 +124,19 @@ def test_with_prompts_copies_the_built_in_templates(tmp_path):
     "argv,message",
     [
         (["--personas", "1"], "Error: --personas: must be from 2 to 8, got 1;"),
-        (["--personas", "9"], "Error: --personas: must be from 2 to 8, got 9;"),
+        (
+            ["--personas", "0"],
+            "Error: --personas: must be from 2 to 8, got 0; a table starts with at least two "
+            "personas; replace them later",
+        ),  # fmt: skip
+        (
+            ["--personas", "9"],
+            "Error: --personas: must be from 2 to 8, got 9; for more, start with 8 and draft the "
+            "rest with `roundtable personas draft`",
+        ),  # fmt: skip
         (["--topic", " \n "], "Error: --topic: must not be empty;"),
     ],
-    ids=["one-persona", "too-many", "empty-topic"],
+    ids=["one-persona", "zero", "too-many", "empty-topic"],
 )
 def test_bad_flags_are_one_error_line(tmp_path, capsys, argv, message):
     assert main(["init", str(tmp_path / "t"), *argv]) == 2
