@@ -86,13 +86,11 @@ def _help(d: Declaration) -> str:
     return f"{d.help} (default: {d.show(d.default)})".replace("%", "%%")
 
 
-def _add_table_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--table",
-        type=Path,
-        metavar="DIR",
-        help="the table directory (default: the current directory)",
-    )
+def _add_table_args(
+    p: argparse.ArgumentParser,
+    table_help: str = "the table directory (default: the current directory)",
+) -> None:
+    p.add_argument("--table", type=Path, metavar="DIR", help=table_help)
     p.add_argument(
         "--config",
         type=Path,

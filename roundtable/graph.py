@@ -224,7 +224,7 @@ def render(fmt: str, settings: Settings | None = None) -> str:
     return _RENDERERS[fmt](settings)
 
 
-def add_parser(sub: Any, add_table_args: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_parser(sub: Any, add_table_args: Callable[..., None]) -> None:
     """Add the `graph` subcommand (with the table's settings flags) to the CLI's subparsers."""
     p = sub.add_parser(
         "graph",
@@ -235,13 +235,10 @@ def add_parser(sub: Any, add_table_args: Callable[[argparse.ArgumentParser], Non
     )
     p.add_argument("--format", "-f", default="mermaid", metavar="|".join(FORMATS),
                    help="what to print (default: mermaid)")  # fmt: skip
-    add_table_args(p)
-    # The shared --table help promises the current directory; bare, graph reads no table.
-    for action in p._actions:
-        if "--table" in action.option_strings:
-            action.help = ("annotate the labels with this table's settings (default: none, the "
-                           "bare diagram; with only --config or setting flags, the current "
-                           "directory's)")  # fmt: skip
+    # Bare, graph reads no table: unlike the other commands, no current-directory default.
+    add_table_args(p, "annotate the labels with this table's settings (default: none, the "
+                      "bare diagram; with only --config or setting flags, the current "
+                      "directory's)")  # fmt: skip
 
 
 def main(args: argparse.Namespace, flags: Mapping[str, Any]) -> int:
