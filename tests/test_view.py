@@ -380,7 +380,7 @@ def test_view_of_a_missing_directory_is_one_error_line(tmp_path, capsys):
     assert "Error: outputs: not a directory" in capsys.readouterr().err
 
 
-def test_view_on_a_port_in_use_warns_off_loopback_and_fails_in_one_line(tmp_path, capsys):
+def test_view_on_a_port_in_use_fails_in_one_line_without_a_warning(tmp_path, capsys):
     import socket
 
     from roundtable.cli import main
@@ -390,10 +390,36 @@ def test_view_on_a_port_in_use_warns_off_loopback_and_fails_in_one_line(tmp_path
         busy.listen()
         port = busy.getsockname()[1]
         assert main(["view", str(tmp_path), "--host", "0.0.0.0", "--port", str(port)]) == 1
-    err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith("roundtable: warning: serving on 0.0.0.0: anyone who can reach")
-    assert err[1:] == [f"Error: 0.0.0.0:{port}: cannot listen (Address already in use); "
-                       "pick another port with --port"]  # fmt: skip
+    # Nothing was served, so there is nothing to warn about.
+    assert capsys.readouterr().err.splitlines() == [
+        f"Error: 0.0.0.0:{port}: cannot listen (Address already in use); "
+        "pick another port with --port"
+    ]
+
+
+@pytest.mark.parametrize(
+    "host,reason",
+    [("nosuchhost.invalid", "Name or service not known"),
+     ("192.0.2.1", "Cannot assign requested address")],
+    ids=["unknown-name", "not-this-machine"],
+)  # fmt: skip
+def test_view_on_a_host_it_cannot_listen_on_says_check_host(tmp_path, capsys, host, reason):
+    from roundtable.cli import main
+
+    assert main(["view", str(tmp_path), "--host", host, "--port", "0"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"Error: {host}:0: cannot listen ({reason}); check --host"
+    ]
+
+
+@pytest.mark.parametrize("host", ["", " "], ids=["empty", "blank"])
+def test_view_refuses_an_empty_host_in_one_line(tmp_path, capsys, host):
+    from roundtable.cli import main
+
+    assert main(["view", str(tmp_path), "--host", host]) == 2
+    assert capsys.readouterr().err == (
+        "Error: --host: is empty; give an address such as 127.0.0.1 or 0.0.0.0\n"
+    )
 
 
 def test_roundtable_view_serves_a_run_directory_given_as_the_root(tmp_path):
