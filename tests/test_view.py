@@ -258,7 +258,9 @@ def test_a_study_page_shows_conditions_progress_table_charts_and_run_links(tmp_p
     assert "<b>layout</b>: shared, chat" in page and "<b>1</b> of <b>2</b> runs" in page
     assert '<table class="data sortable" id="runs-csv">' in page and "<td>shared</td>" in page
     assert '<a href="/run/studies/s/runs/r1">r1</a>' in page
-    assert '<img src="/chart/studies/s/metrics.png"' in page and "/static/sort.js" in page
+    chart = '<img src="/chart/studies/s/metrics.png"'
+    assert f'<a href="/chart/studies/s/metrics.png" title="full size">{chart}' in page
+    assert "/static/sort.js" in page
     assert client.get("/chart/studies/s/metrics.png").data == b"\x89PNG fake"
     assert "/study/studies/s" in client.get("/").text
 
@@ -434,7 +436,8 @@ def test_roundtable_view_serves_a_run_directory_given_as_the_root(tmp_path):
         line = server.stdout.readline() if server.stdout else ""
         url = re.search(r"at (http://127\.0\.0\.1:\d+/) \(Ctrl-C", line)[1]
         index = urllib.request.urlopen(url, timeout=5).read().decode()
-        assert '<a href="/run/.">.</a>' in index
+        assert f'<a href="/run/.">{run.name}</a>' in index  # its name, not "."
+        assert "No runs here yet" not in index
         page = urllib.request.urlopen(url + "run/", timeout=5).read().decode()
         assert "Hello there." in page and 'data-events="/events/."' in page
     finally:
@@ -468,3 +471,32 @@ def test_the_index_notices_a_writer_that_died_even_when_the_transcript_did_not_c
     assert "status-running" in client.get("/").text
     (run / ".lock").write_text("999999999")  # its pid is gone now
     assert "status-stopped" in client.get("/").text
+
+
+def test_viewing_a_study_directory_lists_the_study_and_no_empty_runs_section(tmp_path):
+    study = tmp_path / "layouts"
+    write_run(study / "runs" / "r1", [run_record(), {"type": "end", "status": "completed"}])
+    (study / "study.json").write_text('{"name": "layouts", "runs": 1}')
+    page = create_app(study).test_client().get("/").text
+    assert '<a href="/study/.">layouts</a>' in page
+    assert "<h2>Runs</h2>" not in page and "No runs here yet" not in page
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "No runs here yet" in create_app(empty).test_client().get("/").text
+
+
+def test_every_page_has_a_local_icon_and_the_index_the_wide_layout(tmp_path):
+    client = create_app(tmp_path).test_client()
+    page = client.get("/").text
+    assert '<link rel="icon" href="/favicon.ico"' in page and '<body class="wide">' in page
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    assert icon.data.startswith(b"<svg")
+
+
+def test_turn_details_are_label_value_pairs_in_one_grid(tmp_path):
+    page = standalone_html(long_run(tmp_path / "run", 3))
+    dl = re.search(r"<dl>(.*?)</dl>", page, re.S)[1]
+    assert "<div" not in dl  # no wrappers: every pair takes the grid's two columns
+    assert re.fullmatch(r"(\s*<dt>[^<]*</dt><dd>[^<]*</dd>)+\s*", dl)
+    assert "grid-template-columns: max-content minmax(0, 1fr)" in page
