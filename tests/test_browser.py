@@ -214,6 +214,11 @@ def test_replay_plays_from_the_start_and_jumps_to_a_turn(browser, viewer, table,
     page.click("#go")
     target = page.locator('#items > .turn[data-turn="4"]')
     assert target.is_visible() and target.locator("details.facts dl").is_visible()
+    assert page.text_content("#jump-note") == ""
+    page.fill("#jump", "99")
+    page.click("#go")
+    last = page.locator("#items > .turn").last.get_attribute("data-turn")
+    assert page.text_content("#jump-note") == f"no turn 99; the last is turn {last}"
     assert page.locator('#items > .turn[data-turn="6"]').is_hidden() or page.evaluate(
         f"{visible} === {total}"
     )

@@ -258,7 +258,9 @@ def test_a_study_page_shows_conditions_progress_table_charts_and_run_links(tmp_p
     assert "<b>layout</b>: shared, chat" in page and "<b>1</b> of <b>2</b> runs" in page
     assert '<table class="data sortable" id="runs-csv">' in page and "<td>shared</td>" in page
     assert '<a href="/run/studies/s/runs/r1">r1</a>' in page
-    assert '<img src="/chart/studies/s/metrics.png"' in page and "/static/sort.js" in page
+    chart = '<img src="/chart/studies/s/metrics.png"'
+    assert f'<a href="/chart/studies/s/metrics.png" title="full size">{chart}' in page
+    assert "/static/sort.js" in page
     assert client.get("/chart/studies/s/metrics.png").data == b"\x89PNG fake"
     assert "/study/studies/s" in client.get("/").text
 
@@ -380,7 +382,7 @@ def test_view_of_a_missing_directory_is_one_error_line(tmp_path, capsys):
     assert "Error: outputs: not a directory" in capsys.readouterr().err
 
 
-def test_view_on_a_port_in_use_warns_off_loopback_and_fails_in_one_line(tmp_path, capsys):
+def test_view_on_a_port_in_use_fails_in_one_line_without_a_warning(tmp_path, capsys):
     import socket
 
     from roundtable.cli import main
@@ -390,10 +392,36 @@ def test_view_on_a_port_in_use_warns_off_loopback_and_fails_in_one_line(tmp_path
         busy.listen()
         port = busy.getsockname()[1]
         assert main(["view", str(tmp_path), "--host", "0.0.0.0", "--port", str(port)]) == 1
-    err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith("roundtable: warning: serving on 0.0.0.0: anyone who can reach")
-    assert err[1:] == [f"Error: 0.0.0.0:{port}: cannot listen (Address already in use); "
-                       "pick another port with --port"]  # fmt: skip
+    # Nothing was served, so there is nothing to warn about.
+    assert capsys.readouterr().err.splitlines() == [
+        f"Error: 0.0.0.0:{port}: cannot listen (Address already in use); "
+        "pick another port with --port"
+    ]
+
+
+@pytest.mark.parametrize(
+    "host,reason",
+    [("nosuchhost.invalid", "Name or service not known"),
+     ("192.0.2.1", "Cannot assign requested address")],
+    ids=["unknown-name", "not-this-machine"],
+)  # fmt: skip
+def test_view_on_a_host_it_cannot_listen_on_says_check_host(tmp_path, capsys, host, reason):
+    from roundtable.cli import main
+
+    assert main(["view", str(tmp_path), "--host", host, "--port", "0"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"Error: {host}:0: cannot listen ({reason}); check --host"
+    ]
+
+
+@pytest.mark.parametrize("host", ["", " "], ids=["empty", "blank"])
+def test_view_refuses_an_empty_host_in_one_line(tmp_path, capsys, host):
+    from roundtable.cli import main
+
+    assert main(["view", str(tmp_path), "--host", host]) == 2
+    assert capsys.readouterr().err == (
+        "Error: --host: is empty; give an address such as 127.0.0.1 or 0.0.0.0\n"
+    )
 
 
 def test_roundtable_view_serves_a_run_directory_given_as_the_root(tmp_path):
@@ -408,7 +436,8 @@ def test_roundtable_view_serves_a_run_directory_given_as_the_root(tmp_path):
         line = server.stdout.readline() if server.stdout else ""
         url = re.search(r"at (http://127\.0\.0\.1:\d+/) \(Ctrl-C", line)[1]
         index = urllib.request.urlopen(url, timeout=5).read().decode()
-        assert '<a href="/run/.">.</a>' in index
+        assert f'<a href="/run/.">{run.name}</a>' in index  # its name, not "."
+        assert "No runs here yet" not in index
         page = urllib.request.urlopen(url + "run/", timeout=5).read().decode()
         assert "Hello there." in page and 'data-events="/events/."' in page
     finally:
@@ -442,3 +471,32 @@ def test_the_index_notices_a_writer_that_died_even_when_the_transcript_did_not_c
     assert "status-running" in client.get("/").text
     (run / ".lock").write_text("999999999")  # its pid is gone now
     assert "status-stopped" in client.get("/").text
+
+
+def test_viewing_a_study_directory_lists_the_study_and_no_empty_runs_section(tmp_path):
+    study = tmp_path / "layouts"
+    write_run(study / "runs" / "r1", [run_record(), {"type": "end", "status": "completed"}])
+    (study / "study.json").write_text('{"name": "layouts", "runs": 1}')
+    page = create_app(study).test_client().get("/").text
+    assert '<a href="/study/.">layouts</a>' in page
+    assert "<h2>Runs</h2>" not in page and "No runs here yet" not in page
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "No runs here yet" in create_app(empty).test_client().get("/").text
+
+
+def test_every_page_has_a_local_icon_and_the_index_the_wide_layout(tmp_path):
+    client = create_app(tmp_path).test_client()
+    page = client.get("/").text
+    assert '<link rel="icon" href="/favicon.ico"' in page and '<body class="wide">' in page
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    assert icon.data.startswith(b"<svg")
+
+
+def test_turn_details_are_label_value_pairs_in_one_grid(tmp_path):
+    page = standalone_html(long_run(tmp_path / "run", 3))
+    dl = re.search(r"<dl>(.*?)</dl>", page, re.S)[1]
+    assert "<div" not in dl  # no wrappers: every pair takes the grid's two columns
+    assert re.fullmatch(r"(\s*<dt>[^<]*</dt><dd>[^<]*</dd>)+\s*", dl)
+    assert "grid-template-columns: max-content minmax(0, 1fr)" in page

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import socket
 import sys
@@ -57,12 +58,8 @@ def main(args: argparse.Namespace) -> int:
         )
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port: must be from 0 to 65535, got {args.port}")
-    if not is_loopback(args.host):
-        print(
-            f"roundtable: warning: serving on {args.host}: anyone who can reach this address "
-            "can read these transcripts",
-            file=sys.stderr,
-        )
+    if not args.host.strip():
+        raise InputError("--host: is empty; give an address such as 127.0.0.1 or 0.0.0.0")
     from werkzeug.serving import WSGIRequestHandler, make_server
 
     class _Quiet(WSGIRequestHandler):
@@ -74,18 +71,14 @@ def main(args: argparse.Namespace) -> int:
 
     app = create_app(root, diagram=moderator_diagram)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    try:
-        # Bound here, so a port in use is an OSError we can word (werkzeug would exit).
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((args.host, args.port))
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise RoundtableError(
-            f"{args.host}:{args.port}: cannot listen ({exc.strerror or exc}); "
-            "pick another port with --port"
-        ) from None
+    sock = _bind(args.host, args.port, family)
+    if not is_loopback(args.host):
+        # Only once bound: a host we cannot listen on exposes nothing.
+        print(
+            f"roundtable: warning: serving on {args.host}: anyone who can reach this address "
+            "can read these transcripts",
+            file=sys.stderr,
+        )
     server = make_server(
         args.host, args.port, app, threaded=True, request_handler=_Quiet, fd=sock.fileno()
     )
@@ -100,3 +93,28 @@ def main(args: argparse.Namespace) -> int:
         server.server_close()
         sock.close()
     return 0
+
+
+def _bind(host: str, port: int, family: int) -> socket.socket:
+    """A socket listening on host:port, or one Error line saying which option to change."""
+    # Bound here, so a port in use is an OSError we can word (werkzeug would exit).
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise RoundtableError(
+            f"{host}: cannot listen ({exc.strerror or exc}); check --host"
+        ) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        # A port in use or reserved is the port's fault; anything else (an unknown name,
+        # an address not on this machine) is the host's.
+        port_fault = exc.errno in (errno.EADDRINUSE, errno.EACCES)
+        fix = "pick another port with --port" if port_fault else "check --host"
+        raise RoundtableError(
+            f"{host}:{port}: cannot listen ({exc.strerror or exc}); {fix}"
+        ) from None
+    return sock

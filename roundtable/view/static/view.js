@@ -97,6 +97,14 @@
   function jump() {
     const n = parseInt(document.getElementById("jump").value, 10);
     const target = items.querySelector('.turn[data-turn="' + String(n) + '"]');
+    const note = document.getElementById("jump-note");
+    let last = 0;
+    items.querySelectorAll(".turn[data-turn]").forEach(function (t) {
+      last = Math.max(last, parseInt(t.dataset.turn, 10) || 0);
+    });
+    // Say why nothing moved rather than ignore the click.
+    note.textContent = target ? "" : (last ? "no turn " + (isNaN(n) ? "there" : n) +
+      "; the last is turn " + last : "no turns yet");
     if (!target) return;
     if (replay.running) {
       const list = all();
