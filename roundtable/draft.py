@@ -14,7 +14,6 @@ import json
 import math
 import random
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from . import textstats as ts
 from .client import ChatClient, ContextOverflow, IncompleteStream, structured
 from .errors import InputError, RoundtableError, ServerError
 from .personas import Persona
+from .personas import file_stem as slug  # noqa: F401  (draft_command's name for it)
 from .request import attempt_seed
 from .sanitize import sanitize
 
@@ -326,12 +326,6 @@ class Drafter:
             except InputError as exc:
                 problem = str(exc).removeprefix(f"{source}: ")
         return None, problem
-
-
-def slug(name: str) -> str:
-    """A file name stem for a persona name: lower-case ASCII words joined by -."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:MAX_NAME] or "persona"
 
 
 def write_new(directory: Path, stem: str, text: str) -> Path:

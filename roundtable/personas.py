@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -179,3 +180,9 @@ def load_personas(directory: Path) -> list[Persona]:
         seen[key] = path
         personas.append(persona)
     return personas
+
+
+def file_stem(name: str, limit: int = 40) -> str:
+    """A file name stem for a persona name: lower-case ASCII words joined by -."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:limit] or "persona"

@@ -15,7 +15,7 @@ import yaml
 
 from .config import DECLARATIONS, Declaration
 from .errors import InputError, RoundtableError
-from .personas import persona_files
+from .personas import file_stem, persona_files
 from .prompts import BUILT_IN
 from .sanitize import sanitize
 from .table import load_table
@@ -246,14 +246,11 @@ def task_files(topic: str) -> dict[str, str]:
     return {name: comment(_TASK_NOTES[name] + note) + body for name, body in bodies.items()}
 
 
-def _slug(name: str) -> str:
-    return "".join(c for c in name.lower() if c.isalnum()) or "persona"
-
-
 def table_files(personas: int, topic: str) -> dict[str, str]:
     """Every file of a new table, by path relative to its directory."""
     files = {
-        f"participants/{_slug(s.name)}.yaml": persona_yaml(asdict(s)) for s in STARTERS[:personas]
+        f"participants/{file_stem(s.name)}.yaml": persona_yaml(asdict(s))
+        for s in STARTERS[:personas]
     }
     files.update({f"task/{name}": text for name, text in task_files(topic).items()})
     files["roundtable.yaml"] = settings_yaml()
