@@ -188,6 +188,8 @@ def take_turn(
         if not text:
             # Last resort: keep what was written, minus the other speaker's tag.
             text, reason = reply.salvage(), "salvaged"
+            if not text:  # nothing but someone else's lines: the speaker passes
+                reason = "guarded_empty"
             display.text(text)
         seed = request.seed
         verdict = check(text)

@@ -72,8 +72,11 @@ DROP = IncompleteStream("par")
         (("Bob: First whole sentence here. And a second one follows.",),
          "First whole sentence here. And a second one follows.", "salvaged", 4,
          ("impersonation",) * 3 + ("salvaged",), 103),
+        (("Bob: \nModerator: Next question.",), "", "guarded_empty", 4,
+         ("impersonation",) * 3 + ("guarded_empty",), 103),
     ],
-    ids=["plain", "drop", "empty", "impersonation", "overflow", "repetition", "salvage"],
+    ids=["plain", "drop", "empty", "impersonation", "overflow", "repetition", "salvage",
+         "nothing-to-salvage"],
 )  # fmt: skip
 def test_outcomes(replies, text, finish, attempts, guards, seed):
     outcome, _, _ = ask(FakeClient(scripted(*replies)))
