@@ -147,12 +147,11 @@ def render(
         raise InputError("--completed-only and --drop-guarded apply to --format chat-jsonl only")
     if fmt == "chat-jsonl":
         return to_chat_jsonl(run_dir, completed_only=completed_only, drop_guarded=drop_guarded)
-    run_dir, records = _records(run_dir)
     if fmt == "md":
-        return to_markdown(records)
+        return to_markdown(_records(run_dir)[1])
     from .view.render import standalone_html  # the viewer's page, as one file
 
-    return standalone_html(run_dir)
+    return standalone_html(export_directory(run_dir))  # it reads the transcript itself
 
 
 def add_parser(sub: Any) -> None:

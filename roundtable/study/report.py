@@ -361,13 +361,18 @@ def _metrics_section(
     return lines
 
 
-def build(out: Path) -> Path:
-    """Write report.md (and its PNGs) from runs.csv and answers.csv."""
+def _study_info(out: Path) -> dict[str, Any]:
     info = read_json(out / "study.json", None)
     if not isinstance(info, dict):
         raise InputError(
             f"{out}: not a study directory (no study.json); pass the --out of a `roundtable study`"
         )
+    return info
+
+
+def build(out: Path) -> Path:
+    """Write report.md (and its PNGs) from runs.csv and answers.csv."""
+    info = _study_info(out)
     factors = list(info.get("factors") or {})
     # Sorted, so the same runs give the same report whatever order they finished in.
     every = sorted(read_csv(out / "runs.csv"), key=lambda r: r.get("id") or "")
@@ -416,10 +421,6 @@ def build(out: Path) -> Path:
 
 def rebuild(out: Path) -> Path:
     """Rebuild runs.csv and answers.csv from the run directories, then report.md."""
-    info = read_json(out / "study.json", None)
-    if not isinstance(info, dict):
-        raise InputError(
-            f"{out}: not a study directory (no study.json); pass the --out of a `roundtable study`"
-        )
+    info = _study_info(out)
     Results(out, list(info.get("factors") or {})).rebuild()
     return build(out)
