@@ -7,9 +7,9 @@ from .chat import ChatClient, Completion, estimate_tokens
 from .compat import MODES
 from .retry import ContextOverflow
 from .server import ServerFacts, SharedFacts
-from .transport import IncompleteStream
+from .transport import UNWATCHED_GATHER_S, IncompleteStream
 
 __all__ = [
     "MODES", "ChatClient", "Completion", "ContextOverflow", "IncompleteStream",
-    "ServerFacts", "SharedFacts", "estimate_tokens",
+    "UNWATCHED_GATHER_S", "ServerFacts", "SharedFacts", "estimate_tokens",
 ]  # fmt: skip

@@ -1,26 +1,29 @@
-"""HTTP to one endpoint: one connection pool, and one family of exceptions for every failure."""
+"""HTTP to one endpoint: kept-alive connections, and one family of exceptions for every
+failure."""
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
+import select
 import ssl
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
-import openai
-
-try:  # openai 3.x transports over httpx2, earlier releases over httpx
-    import httpx2 as _httpx
-except ImportError:  # pragma: no cover - depends on the installed openai
-    import httpx as _httpx  # type: ignore[no-redef]
-
-from .wire import body_message, byte_lines, message_of, sse_events
+from .. import __version__
+from .wire import byte_lines, message_of, sse_events
 
 PROBE_TIMEOUT_S = 10.0  # tokenizer and server-info requests: small answers, or none
+READ_SIZE = 65536  # bytes asked of the socket at once: a streamed reply is many small chunks
+UNWATCHED_GATHER_S = 0.2  # studies and quiet runs: a stream's text gathers this long per read
+WAITED_S = 0.002  # a read that took longer waited for the server (a buffered one: microseconds)
 
 
 _TLS: list[ssl.SSLContext] = []
@@ -28,11 +31,15 @@ _TLS_LOCK = threading.Lock()
 
 
 def tls_context() -> ssl.SSLContext:
-    """The TLS context every client shares (httpx's default, made once): making one reads
-    the CA store, about 20 ms of CPU, and a study makes a client per worker thread."""
+    """The TLS context every connection shares, made once (reading the CA store costs about
+    20 ms of CPU): httpx's default, so certifi's roots and SSL_CERT_FILE/SSL_CERT_DIR."""
     with _TLS_LOCK:  # the threads of a study start together: one makes it, the rest wait
         if not _TLS:
-            _TLS.append(_httpx.create_ssl_context())
+            try:  # openai 3.x transports over httpx2, earlier releases over httpx
+                import httpx2 as httpx
+            except ImportError:  # pragma: no cover - depends on the installed openai
+                import httpx  # type: ignore[no-redef]
+            _TLS.append(httpx.create_ssl_context())
         return _TLS[0]
 
 
@@ -76,79 +83,129 @@ class Reply:
 
 
 def _failure(exc: BaseException) -> ConnectionFailure:
-    """Name a transport-level failure by walking its chain of causes."""
-    chain: list[BaseException] = []
-    link: BaseException | None = exc
-    while link is not None and link not in chain:
-        chain.append(link)
-        link = link.__cause__ or link.__context__
-    if any(isinstance(e, ssl.SSLError) for e in chain):
-        return ConnectionFailure("tls", str(next(e for e in chain if isinstance(e, ssl.SSLError))))
-    if any(isinstance(e, (_httpx.TimeoutException, openai.APITimeoutError)) for e in chain):
+    """Name a transport-level failure (no usable HTTP answer) by what it is."""
+    if isinstance(exc, ssl.SSLError):
+        return ConnectionFailure("tls", str(exc))
+    if isinstance(exc, TimeoutError):
         return ConnectionFailure("timeout", "no answer within the timeout")
-    inner = next((e for e in chain if isinstance(e, _httpx.TransportError)), exc)
-    return ConnectionFailure("connect", type(inner).__name__)
+    if isinstance(exc, (http.client.HTTPException, ValueError)) and not isinstance(
+        exc, http.client.RemoteDisconnected
+    ):
+        return ConnectionFailure("garbled", f"not an HTTP answer ({type(exc).__name__})")
+    return ConnectionFailure("connect", type(exc).__name__)
 
 
 @contextmanager
 def _one_family() -> Iterator[None]:
-    """Turn the openai client's and httpx's exceptions into ours."""
+    """Turn the standard library's network and parsing exceptions into ours."""
     try:
         yield
-    except openai.APIStatusError as exc:
-        message = message_of(exc.body) or str(exc.message)[:300]
-        raise StatusError(exc.status_code, message, exc.response.headers) from None
-    except (openai.APIConnectionError, _httpx.TransportError) as exc:
+    except TransportError:
+        raise
+    except (OSError, http.client.HTTPException, ValueError) as exc:
         raise _failure(exc) from None
-    except (openai.APIError, ValueError) as exc:  # a 2xx body that is not what was asked
-        raise ConnectionFailure("garbled", str(exc)[:200] or type(exc).__name__) from None
+
+
+def _status_error(response: http.client.HTTPResponse) -> StatusError:
+    """The error an HTTP error answer carries, its body read."""
+    raw = response.read()
+    try:
+        message = message_of(json.loads(raw))
+    except ValueError:
+        message = raw.decode("utf-8", "replace")[:300]
+    headers = dict(response.headers.items())
+    return StatusError(response.status, message or f"HTTP {response.status}", headers)
+
+
+def _proxy(scheme: str, host: str) -> tuple[str, int, dict[str, str]] | None:
+    """The HTTP proxy the environment names for this host (HTTP(S)_PROXY, NO_PROXY), as
+    (host, port, headers), or None for a direct connection."""
+    proxies = urllib.request.getproxies_environment()
+    url = proxies.get(scheme) or proxies.get("all")
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if not url or bypass(host, proxies):
+        return None
+    parts = urlsplit(url if "://" in url else "http://" + url)
+    headers = {}
+    if parts.username:
+        login = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(login.encode()).decode()
+    return parts.hostname or "", parts.port or 80, headers
+
+
+def _dropped(sock: Any) -> bool:
+    """Did the server close (or write to) a kept-alive connection while it was idle? Then it
+    must not carry the next request."""
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
 
 
 class Transport:
-    """Requests to one OpenAI-compatible server over one connection pool."""
+    """Requests to one OpenAI-compatible server over kept-alive HTTP/1.1 connections (one per
+    thread, so the threads of a study never wait for each other's).
+
+    Standard-library http.client, not httpx: a streamed reply is one small chunk per token,
+    and httpx's layers (httpcore, h11) cost several times more CPU per chunk and per
+    request than all of roundtable's own work per turn (bench/study.py, README "Studies")."""
 
     def __init__(self, base_url: str, api_key: str, timeout: float) -> None:
         self.base_url = base_url.rstrip("/")
         self.root_url = (
             self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
         )
+        parts = urlsplit(self.base_url)
+        self._scheme = parts.scheme.lower()
+        self._host = parts.hostname or ""
+        try:
+            self._port = parts.port or (443 if self._scheme == "https" else 80)
+        except ValueError:
+            self._port = 0  # not a port: every request fails as "connect", naming it
+        self._path = parts.path
+        self._root_path = urlsplit(self.root_url).path
         self._timeout = timeout
-        self._auth = {"Authorization": f"Bearer {api_key}"}
-        self._stream_headers = {**self._auth, "Accept": "text/event-stream"}
-        self._http = _httpx.Client(timeout=timeout, verify=tls_context())
-        # The openai client serves the plain requests (listing, whole replies); it shares
-        # the pool, and its own retries are off: ours read what an error says.
-        self._openai = openai.OpenAI(
-            base_url=self.base_url,
-            api_key=api_key,
-            timeout=timeout,
-            max_retries=0,
-            http_client=self._http,
-        )
+        auth = f"Bearer {api_key}"
+        if parts.username or parts.password:  # credentials in the URL: HTTP basic auth
+            login = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+            auth = "Basic " + base64.b64encode(login.encode()).decode()
+        self._headers = {
+            "Authorization": auth,
+            "User-Agent": f"roundtable/{__version__}",
+            "Accept": "application/json",
+        }
+        self._stream_headers = {**self._headers, "Accept": "text/event-stream"}
+        self._via = _proxy(self._scheme, self._host)
+        self._local = threading.local()
+        self._open: set[http.client.HTTPConnection] = set()
+        self._lock = threading.Lock()
 
     def close(self) -> None:
-        """Release connections."""
-        self._openai.close()
-        self._http.close()
+        """Release connections (every thread's)."""
+        with self._lock:
+            connections, self._open = self._open, set()
+        for connection in connections:
+            connection.close()
 
     def list_models(self) -> list[dict[str, Any]]:
         """The server's /models listing, each entry with every field it sent."""
         with _one_family():
-            page = self._openai.models.list()
-            return [m.model_dump() for m in page.data]
+            listing = self._json("GET", self._path + "/models", None, self._timeout)
+            entries = listing.get("data") if isinstance(listing, dict) else None
+            if not isinstance(entries, list) or not all(
+                isinstance(e, dict) and isinstance(e.get("id"), str) for e in entries
+            ):
+                raise ConnectionFailure("garbled", "not a model listing")
+            return entries
 
     def chat(self, body: dict[str, Any]) -> Reply:
         """One chat request answered in one piece."""
-        # Sent and read here, as streamed requests are: the openai client's request
-        # validation and response models cost ~2.5 ms of CPU per request, more than the
-        # rest of a turn's own work. The body goes out as given, server-specific keys too.
         with _one_family():
-            response = self._http.post(
-                self.base_url + "/chat/completions", json=body, headers=self._auth
-            )
-            if response.status_code >= 400:
-                raise StatusError(response.status_code, body_message(response), response.headers)
-            data = response.json()  # not JSON: a ValueError, "garbled"
+            data = self._json("POST", self._path + "/chat/completions", body, self._timeout)
         try:
             choices = data.get("choices") or ()
             choice = choices[0] if choices else {}
@@ -162,27 +219,57 @@ class Transport:
         return Reply(text, finish, usage, time.perf_counter() if text else None)
 
     def stream_chat(
-        self, body: dict[str, Any], on_text: Callable[[str], bool | None] | None
+        self,
+        body: dict[str, Any],
+        on_text: Callable[[str], bool | None] | None,
+        gather: float = 0.0,
     ) -> Reply:
-        """One streamed chat request; on_text gets each delta and may return False to stop."""
-        # Sent and parsed here rather than through the openai client: its request
-        # validation and per-chunk model objects cost several times more CPU than all of
-        # roundtable's own work per turn (bench/overhead.py). Same wire format.
+        """One streamed chat request; on_text gets the text of each read (a delta, or the
+        deltas that came together) and may return False to stop.
+
+        `gather` (seconds; for streams nobody watches): after text came that the thread had
+        waited for, let the next ones gather that long before reading on. A thread woken
+        per token costs more CPU than the token's own work; woken per handful, much less.
+        The first text's time stays exact; the end is seen up to `gather` late."""
         parts: list[str] = []
+        pending: list[str] = []  # deltas not yet given to on_text
         finish: str | None = None
         usage: dict[str, Any] | None = None
         first: float | None = None
-        with (
-            _one_family(),
-            self._http.stream(
-                "POST", self.base_url + "/chat/completions", json=body, headers=self._stream_headers
-            ) as response,
-        ):
-            if response.status_code >= 400:
-                response.read()
-                raise StatusError(response.status_code, body_message(response), response.headers)
-            try:
-                for event in sse_events(byte_lines(response.iter_bytes())):
+        with _one_family():
+            connection, response = self._send(
+                "POST", self._path + "/chat/completions", body, self._timeout, stream=True
+            )
+        if response.status >= 400:
+            with _one_family(), self._released(connection, response):
+                raise _status_error(response)
+        stopped = False
+
+        def deliver() -> None:
+            nonlocal stopped
+            text = "".join(pending)
+            pending.clear()
+            stopped = bool(on_text and on_text(text) is False)
+
+        def reads() -> Iterator[bytes]:
+            waited = False
+            while True:
+                if pending and (waited or not gather):  # what came with the last read
+                    deliver()
+                    if stopped:
+                        return  # the rest is not needed: close instead of reading on
+                    if gather:
+                        time.sleep(gather)
+                started = time.perf_counter()
+                data = response.read1(READ_SIZE)
+                if not data:
+                    return
+                waited = time.perf_counter() - started > WAITED_S
+                yield data
+
+        try:
+            with self._released(connection, response):  # closed unless read to the end
+                for event in sse_events(byte_lines(reads())):
                     if event == "[DONE]":
                         continue  # read on to the end so the connection can be reused
                     chunk = json.loads(event)
@@ -196,42 +283,116 @@ class Transport:
                             if first is None:
                                 first = time.perf_counter()
                             parts.append(delta)
-                            if on_text and on_text(delta) is False:
-                                finish = "client_stop"
-                                break
+                            pending.append(delta)
                         if choice.get("finish_reason"):
                             finish = choice["finish_reason"]
-                    if finish == "client_stop":
-                        break  # the rest is not needed: close instead of reading on
-            except (_httpx.TransportError, ValueError) as exc:
-                # A cut connection or a garbled event after the stream started: never
-                # retried blindly; the caller starts the turn again.
-                raise IncompleteStream("".join(parts)) from exc
+                if pending and not stopped:
+                    deliver()
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            # A cut connection or a garbled event after the stream started: never
+            # retried blindly; the caller starts the turn again.
+            raise IncompleteStream("".join(parts)) from exc
         text = "".join(parts)
+        if stopped:
+            finish = "client_stop"
         if finish is None:
             raise IncompleteStream(text)
         return Reply(text, finish, usage, first)
 
     def post_root(self, path: str, body: dict[str, Any]) -> Any:
         """POST JSON to a path at the server's root (tokenizers live outside /v1)."""
-        return self._json("POST", path, body)
+        with _one_family():
+            return self._json("POST", self._root_path + path, body, PROBE_TIMEOUT_S)
 
     def get_root(self, path: str) -> Any:
         """GET JSON from a path at the server's root."""
-        return self._json("GET", path, None)
-
-    def _json(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
         with _one_family():
-            response = self._http.request(
-                method,
-                self.root_url + path,
-                json=body,
-                headers=self._auth,
-                timeout=min(self._timeout, PROBE_TIMEOUT_S),
-            )
-            if response.status_code >= 400:
-                raise StatusError(response.status_code, body_message(response), response.headers)
+            return self._json("GET", self._root_path + path, None, PROBE_TIMEOUT_S)
+
+    def _json(self, method: str, path: str, body: dict[str, Any] | None, timeout: float) -> Any:
+        """One request whose answer is JSON (not JSON: a ValueError, "garbled")."""
+        connection, response = self._send(method, path, body, min(self._timeout, timeout))
+        with self._released(connection, response):
+            if response.status >= 400:
+                raise _status_error(response)
+            raw = response.read()
+        return json.loads(raw)
+
+    @staticmethod
+    @contextmanager
+    def _released(
+        connection: http.client.HTTPConnection, response: http.client.HTTPResponse
+    ) -> Iterator[None]:
+        """Read a response; then keep its connection for the next request only if the
+        answer was read to its end and the server keeps the connection open."""
+        try:
+            yield
+        finally:
+            if not response.isclosed() or response.will_close:
+                connection.close()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        timeout: float,
+        *,
+        stream: bool = False,
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        """Send a request; return its connection and the response, headers read."""
+        headers = self._stream_headers if stream else self._headers
+        data = None
+        if body is not None:
+            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            headers = {**headers, "Content-Type": "application/json"}
+        target = path or "/"
+        if self._via and self._scheme == "http":
+            target = f"http://{self._host}:{self._port}{target}"  # a proxy wants the whole URL
+            headers = {**headers, **self._via[2]}
+        for attempt in (1, 2):
+            connection, reused = self._connection(timeout)
             try:
-                return response.json()
-            except ValueError:
-                raise StatusError(response.status_code, "not JSON", response.headers) from None
+                connection.request(method, target, body=data, headers=headers)
+                return connection, connection.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                connection.close()
+                if not reused or attempt == 2:
+                    raise
+                # The server closed a kept-alive connection as the request went out: the
+                # request was not read. Once more, on a new connection.
+            except BaseException:
+                connection.close()
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _connection(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
+        """This thread's connection to the server, and whether it already carried requests."""
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is not None and connection.sock is not None and _dropped(connection.sock):
+            connection.close()
+        if connection is None:
+            connection = self._new_connection(timeout)
+            self._local.connection = connection
+            with self._lock:
+                self._open.add(connection)
+        connection.timeout = timeout
+        if connection.sock is not None:
+            connection.sock.settimeout(timeout)
+            return connection, True
+        return connection, False
+
+    def _new_connection(self, timeout: float) -> http.client.HTTPConnection:
+        host, port = self._host, self._port
+        if self._via:
+            host, port = self._via[0], self._via[1]
+        if self._scheme == "https":
+            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+                host, port, timeout=timeout, context=tls_context()
+            )
+            if self._via:  # through the proxy: a CONNECT tunnel to the server
+                connection.set_tunnel(self._host, self._port, headers=self._via[2])
+            return connection
+        if self._scheme != "http":
+            raise ConnectionFailure("connect", f"not an http(s) URL: {self._scheme or 'none'}")
+        return http.client.HTTPConnection(host, port, timeout=timeout)

@@ -1,0 +1,249 @@
+"""The HTTP transport on real loopback sockets: kept-alive connections, one per thread,
+servers that drop idle connections, proxies from the environment, credentials in the URL."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from roundtable.client.transport import ConnectionFailure, IncompleteStream, StatusError, Transport
+
+CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def sse_body(words: list[str]) -> bytes:
+    """A chunked SSE chat stream: one chunk per word, then the finish and [DONE]."""
+    out = b""
+    for w in words:
+        delta = {"choices": [{"delta": {"content": w}, "finish_reason": None}]}
+        out += _chunk(f"data: {json.dumps(delta)}\n\n".encode())
+    last = {"choices": [{"delta": {}, "finish_reason": "stop"}]}
+    out += _chunk(f"data: {json.dumps(last)}\n\n".encode()) + _chunk(b"data: [DONE]\n\n")
+    return out + b"0\r\n\r\n"
+
+
+def answer(body: bytes, *, chunked: bool = False, status: int = 200, close: bool = False) -> bytes:
+    head = f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+    head += "Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {len(body)}\r\n"
+    head += "Connection: close\r\n" if close else ""
+    return head.encode() + b"\r\n" + body
+
+
+Handler = Callable[[bytes], "bytes | None"]  # the request (head and body) -> the answer
+
+
+@contextmanager
+def raw_server(handle: Handler, *, requests_per_connection: int = 100) -> Iterator[dict]:
+    """A loopback HTTP server written on bare sockets, so a test decides exactly when a
+    connection closes. Yields its facts: port, connections accepted, requests seen."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    facts: dict = {"port": listener.getsockname()[1], "connections": 0, "requests": []}
+    lock = threading.Lock()
+
+    def read_request(conn: socket.socket, buf: bytes) -> tuple[bytes, bytes] | None:
+        while b"\r\n\r\n" not in buf:
+            data = conn.recv(65536)
+            if not data:
+                return None
+            buf += data
+        head, rest = buf.split(b"\r\n\r\n", 1)
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(rest) < length:
+            rest += conn.recv(65536)
+        return head + b"\r\n\r\n" + rest[:length], rest[length:]
+
+    def serve(conn: socket.socket) -> None:
+        buf = b""
+        with conn:
+            for _ in range(requests_per_connection):
+                got = read_request(conn, buf)
+                if got is None:
+                    return
+                request, buf = got
+                with lock:
+                    facts["requests"].append(request)
+                reply = handle(request)
+                if reply is None:
+                    return  # close without answering
+                conn.sendall(reply)
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with lock:
+                facts["connections"] += 1
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield facts
+    finally:
+        listener.close()
+
+
+def url(facts: dict) -> str:
+    return f"http://127.0.0.1:{facts['port']}/v1"
+
+
+def json_answer(request: bytes) -> bytes:
+    return answer(json.dumps({"count": 3}).encode())
+
+
+def test_requests_share_one_kept_alive_connection():
+    with raw_server(json_answer) as facts:
+        t = Transport(url(facts), "k", 5)
+        assert [t.post_root("/tokenize", {"content": "x"}) for _ in range(3)] == [{"count": 3}] * 3
+        t.close()
+    assert facts["connections"] == 1 and len(facts["requests"]) == 3
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_reused():
+    # One request per connection and no "Connection: close": the server just hangs up.
+    with raw_server(json_answer, requests_per_connection=1) as facts:
+        t = Transport(url(facts), "k", 5)
+        for _ in range(3):
+            assert t.post_root("/tokenize", {"content": "x"}) == {"count": 3}
+        t.close()
+    assert facts["connections"] == 3
+
+
+def test_a_server_that_drops_the_request_on_a_reused_connection_is_asked_once_more():
+    seen: list[int] = []
+
+    def handle(request: bytes) -> bytes | None:
+        seen.append(1)
+        return None if len(seen) == 2 else json_answer(request)  # the 2nd: hang up, silent
+
+    with raw_server(handle) as facts:
+        t = Transport(url(facts), "k", 5)
+        assert t.post_root("/tokenize", {}) == {"count": 3}
+        assert t.post_root("/tokenize", {}) == {"count": 3}  # asked again, new connection
+        t.close()
+    assert facts["connections"] == 2 and len(seen) == 3
+
+
+def test_a_fresh_connection_that_drops_the_request_is_a_connect_failure():
+    with raw_server(lambda request: None) as facts:
+        t = Transport(url(facts), "k", 5)
+        with pytest.raises(ConnectionFailure) as exc:
+            t.post_root("/tokenize", {})
+        t.close()
+    assert exc.value.kind == "connect"
+    assert len(facts["requests"]) == 1  # not resent: the server may have acted on it
+
+
+def test_streamed_replies_reuse_the_connection_and_an_error_body_is_read():
+    replies = [answer(sse_body(["Hel", "lo"]), chunked=True),
+               answer(b'{"error": {"message": "busy"}}', status=503),
+               answer(sse_body(["again"]), chunked=True)]  # fmt: skip
+    with raw_server(lambda request: replies.pop(0)) as facts:
+        t = Transport(url(facts), "k", 5)
+        seen: list[str] = []
+        reply = t.stream_chat(CHAT, seen.append)
+        assert (reply.text, reply.finish_reason, seen) == ("Hello", "stop", ["Hel", "lo"])
+        with pytest.raises(StatusError) as exc:
+            t.stream_chat(CHAT, None)
+        assert exc.value.status == 503 and exc.value.message == "busy"
+        assert t.stream_chat(CHAT, None).text == "again"
+        t.close()
+    assert facts["connections"] == 1
+
+
+def test_a_stream_stopped_by_the_reader_closes_its_connection():
+    with raw_server(lambda r: answer(sse_body(["a", "b", "c"]), chunked=True)) as facts:
+        t = Transport(url(facts), "k", 5)
+        reply = t.stream_chat(CHAT, lambda delta: delta != "b")
+        assert (reply.text, reply.finish_reason) == ("ab", "client_stop")
+        assert t.stream_chat(CHAT, None).text == "abc"  # the unread rest is not mistaken
+        t.close()
+    assert facts["connections"] == 2
+
+
+def test_a_stream_cut_mid_chunk_is_an_incomplete_stream():
+    body = sse_body(["one", "two"])
+    cut = answer(body, chunked=True)[: -len(body) // 2]
+    with raw_server(lambda r: cut, requests_per_connection=1) as facts:  # then it hangs up
+        t = Transport(url(facts), "k", 5)
+        with pytest.raises(IncompleteStream):
+            t.stream_chat(CHAT, None)
+        t.close()
+
+
+def test_each_thread_has_its_own_connection():
+    # The server answers only once both requests are in: one shared connection would
+    # deadlock (and time out) instead.
+    both = threading.Barrier(2, timeout=5)
+
+    def handle(request: bytes) -> bytes:
+        both.wait()
+        return answer(sse_body(["x"]), chunked=True)
+
+    with raw_server(handle) as facts:
+        t = Transport(url(facts), "k", 5)
+        texts: list[str] = []
+        threads = [threading.Thread(target=lambda: texts.append(t.stream_chat(CHAT, None).text))
+                   for _ in range(2)]  # fmt: skip
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        t.close()
+    assert texts == ["x", "x"] and facts["connections"] == 2
+
+
+def test_the_api_key_is_a_bearer_token_and_url_credentials_are_basic_auth():
+    with raw_server(json_answer) as facts:
+        Transport(url(facts), "sk-1", 5).post_root("/tokenize", {})
+        Transport(url(facts).replace("//", "//ann:s%40cret@"), "sk-1", 5).get_root("/props")
+    first, second = facts["requests"]
+    assert b"\r\nAuthorization: Bearer sk-1\r\n" in first
+    assert first.startswith(b"POST /tokenize HTTP/1.1\r\n")
+    basic = base64.b64encode(b"ann:s@cret")
+    assert b"\r\nAuthorization: Basic " + basic + b"\r\n" in second and b"sk-1" not in second
+    assert second.startswith(b"GET /props HTTP/1.1\r\n")
+
+
+def test_an_http_proxy_from_the_environment_is_used_unless_no_proxy_names_the_host(monkeypatch):
+    with raw_server(json_answer) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://u:p@127.0.0.1:{proxy['port']}")
+        t = Transport("http://models.example:8000/v1", "k", 5)
+        assert t.post_root("/tokenize", {}) == {"count": 3}
+        t.close()
+        request = proxy["requests"][-1]
+        assert request.startswith(b"POST http://models.example:8000/tokenize HTTP/1.1\r\n")
+        assert b"\r\nProxy-Authorization: Basic " + base64.b64encode(b"u:p") + b"\r\n" in request
+        with raw_server(json_answer) as direct:
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+            Transport(url(direct), "k", 5).post_root("/tokenize", {})
+            assert len(direct["requests"]) == 1 and len(proxy["requests"]) == 1
+
+
+def test_a_model_listing_must_name_its_models():
+    bodies = [{"data": [{"id": "a", "max_model_len": 8}]}, {"data": [{"name": "a"}]}, {"x": 1}]
+    with raw_server(lambda r: answer(json.dumps(bodies.pop(0)).encode())) as facts:
+        t = Transport(url(facts), "k", 5)
+        assert t.list_models() == [{"id": "a", "max_model_len": 8}]
+        for _ in range(2):
+            with pytest.raises(ConnectionFailure) as exc:
+                t.list_models()
+            assert exc.value.kind == "garbled"
+        t.close()
