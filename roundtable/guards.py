@@ -7,7 +7,7 @@ gets a verdict; `cut` drops the sentences that offend and keeps the rest.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 
 from . import textstats as ts
@@ -29,8 +29,8 @@ class Thresholds:
 class Known:
     """What a turn knows to judge its reply by (the sets are read, never changed)."""
 
-    said: set[tuple[str, ...]]  # the 5-grams said so far in the run, introductions included
-    prompts: set[tuple[str, ...]]  # the 6-grams of the prompts sent to this speaker
+    said: Set[tuple[str, ...]]  # the 5-grams said so far in the run, introductions included
+    prompts: Set[tuple[str, ...]]  # the 6-grams of the prompts sent to this speaker
     others: tuple[str, ...]  # the other participants' name forms
     own: tuple[str, ...] = ()  # the speaker's own name forms
 
@@ -61,7 +61,7 @@ class Said:
         self.grams.update(ts.ngrams(ts.words(text), self.n))
 
 
-def _share(text: str, known: set[tuple[str, ...]], n: int) -> float:
+def _share(text: str, known: Set[tuple[str, ...]], n: int) -> float:
     return ts.copied_share(ts.words(text), known, n)
 
 

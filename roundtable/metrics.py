@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 from collections import Counter
@@ -128,24 +129,34 @@ def _introductions(run: dict[str, Any]) -> list[str]:
     ]
 
 
-def leak_sources(run: dict[str, Any], n: int = LEAK_N) -> Callable[[str], set[tuple[str, ...]]]:
+@functools.lru_cache(maxsize=256)
+def _grams(texts: tuple[str, ...], n: int) -> frozenset[tuple[str, ...]]:
+    """The n-grams of prompt texts, made once per process: every run of a study, and the
+    guards and the metrics of each, ask for the same few."""
+    return frozenset(ts.segment_ngrams(texts, n))
+
+
+def leak_sources(
+    run: dict[str, Any], n: int = LEAK_N
+) -> Callable[[str], frozenset[tuple[str, ...]]]:
     """For a speaker: the n-grams of the prompts sent to them (persona, task, templates)."""
     task = run.get("task") or {}
     texts = [str(task[k]) for k in _TASK_KEYS if isinstance(task.get(k), str)]
     templates = [s for s in (run.get("prompts") or {}).values() if isinstance(s, str)]
     people = {p.get("name"): p for p in run.get("participants") or [] if isinstance(p, dict)}
-    cache: dict[str, set[tuple[str, ...]]] = {}
+    cache: dict[str, frozenset[tuple[str, ...]]] = {}
 
-    def sources(speaker: str) -> set[tuple[str, ...]]:
-        if speaker not in cache:
-            p = people.get(speaker, {})
-            values = {f"task.{k}": str(task[k]) for k in _TASK_KEYS if k in task}
-            values["persona.name"] = speaker
-            values["persona.full_name"] = str(p.get("full_name") or speaker)
-            values["persona.prompt"] = str(p.get("prompt") or "")
-            own = [values["persona.prompt"], *texts]
-            own += [ts.strip_jinja(source, values) for source in templates]
-            cache[speaker] = ts.segment_ngrams(own, n)
+    def sources(speaker: str) -> frozenset[tuple[str, ...]]:
+        if speaker in cache:
+            return cache[speaker]
+        p = people.get(speaker, {})
+        values = {f"task.{k}": str(task[k]) for k in _TASK_KEYS if k in task}
+        values["persona.name"] = speaker
+        values["persona.full_name"] = str(p.get("full_name") or speaker)
+        values["persona.prompt"] = str(p.get("prompt") or "")
+        own = [values["persona.prompt"], *texts]
+        own += [ts.strip_jinja(source, values) for source in templates]
+        cache[speaker] = _grams(tuple(own), n)
         return cache[speaker]
 
     return sources

@@ -97,13 +97,15 @@ def build_clients(
     notice: Callable[[str], None] | None = None,
     debug: Callable[[str], None] | None = None,
     facts: SharedFacts | None = None,
+    gather: float = 0.0,
 ) -> Clients:
     """A client per persona and the table's; personas that share an endpoint share a client
     (and, with `facts`, clients built apart share what each server said).
 
     `offline`: `default_url` is the built-in dummy model. `everyone` (default: `offline`):
     personas' and the selector's own endpoints go there too, as with --offline; without
-    it a persona's own `base_url` is kept when only the table has no server.
+    it a persona's own `base_url` is kept when only the table has no server. `gather`: for
+    runs nobody watches (ChatClient).
     """
     s = table.settings
     everyone = offline if everyone is None else everyone
@@ -126,6 +128,7 @@ def build_clients(
                 key_env=key_env,
                 debug=debug,
                 facts=facts.of(url, model, key_env) if facts else None,
+                gather=gather,
             )
         return shared[key]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 
 # Scripts written without spaces (Chinese, Japanese): each character counts as a word.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -107,7 +107,7 @@ def segment_ngrams(texts: Iterable[str], n: int) -> set[tuple[str, ...]]:
     return grams
 
 
-def copied_share(tokens: Sequence[str], known: set[tuple[str, ...]], n: int) -> float:
+def copied_share(tokens: Sequence[str], known: Set[tuple[str, ...]], n: int) -> float:
     """The share of the n-grams of tokens that are in known (0 if there are none)."""
     grams = ngrams(tokens, n)
     if not grams:

@@ -7,7 +7,7 @@ import datetime as dt
 import fcntl
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -51,7 +51,9 @@ class Turn:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL record for this turn."""
-        record = {"type": "turn", **asdict(self)}
+        # Not asdict(): it copies deeply, field by field; every value here is flat.
+        record: dict[str, Any] = {"type": "turn"}
+        record.update((name, getattr(self, name)) for name in _TURN_FIELDS)
         if not self.human:
             del record["human"], record["handoff"]
         record["guards"] = list(self.guards)
@@ -71,6 +73,9 @@ class Turn:
         if values.get("entry_tokens") is not None:
             values["entry_tokens"] = tuple(values["entry_tokens"])
         return cls(**values)
+
+
+_TURN_FIELDS = tuple(f.name for f in fields(Turn))
 
 
 class TranscriptWriter:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..client import SharedFacts
+from ..client import UNWATCHED_GATHER_S, SharedFacts
 from ..display import Display
 from ..errors import InputError, RoundtableError
 from ..run import Discussion
@@ -94,6 +94,7 @@ class StudyRunner:
     progress: Progress
     stop: threading.Event = field(default_factory=threading.Event)
     on_finished: Callable[[dict[str, Any]], None] | None = None  # tests: stop mid-study
+    gather: float = UNWATCHED_GATHER_S  # nobody watches a study's streams (ChatClient)
 
     def __post_init__(self) -> None:
         self.results = Results(self.out, list(self.experiment.factors))
@@ -217,7 +218,9 @@ class StudyRunner:
         who = [(p.name, p.base_url, p.model, p.api_key_env) for p in table.personas]
         key = repr((where.spec.name, replace(table.settings, seed=None), who))
         if key not in cache:
-            cache[key] = build_clients(table, where.url, offline=where.offline, facts=self.facts)
+            cache[key] = build_clients(
+                table, where.url, offline=where.offline, facts=self.facts, gather=self.gather
+            )
         return cache[key]
 
     def _ask(
