@@ -9,7 +9,8 @@ studies of 8-turn discussions of the example table in this process:
   2. 64 discussions on 1 endpoint vs 4 endpoints (4 server processes), concurrency 16
      each (turns per second), and roundtable's own CPU per turn at concurrency 64;
   3. peak memory (max RSS) of a study of 1,000 runs, stopped after 20 s (a child process).
-Also: the 4-endpoint study with `stream: false` (whole replies: less client CPU per turn).
+Also: the 4-endpoint study with each run's thread reading its own streams (no pump: what
+a watched run does), and with `stream: false` (whole replies: the least client CPU).
 
 CPU is this process's CPU time (user + system, every thread; the servers run in their own
 processes). Per turn is the run phase only (runner.execute(): every run from its table to
@@ -19,7 +20,7 @@ experiment, expanding it, making the runner) and building report.md with its plo
 servers count the requests they get (GET /stats/paths): requests per turn by path.
 --quick runs 8 instead of 32 discussions at concurrency 1 and scales the time up
 (sequential runs take the same time each): say so when quoting it. --cpu-only runs only
-the two 4-endpoint studies (the CPU figures) and prints them, writing nothing.
+the three 4-endpoint studies (the CPU figures) and prints them, writing nothing.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ def run(
     stop_after: float | None = None,
     urls: list[str] | None = None,
     report: bool = False,
+    gather: float | None = None,
 ) -> dict[str, Any]:
     """Run a study; returns wall seconds, this process's CPU seconds (planning, the run
     phase, the report), turns done and (with `urls`) the servers' requests per turn."""
@@ -122,6 +124,8 @@ def run(
     exp = load_experiment(path)
     progress = Progress(enabled=False)
     runner = make_runner(exp, expand(exp), out, progress=progress)
+    if gather is not None:
+        runner.gather = gather  # 0: each run's thread reads its own streams (no pump)
     plan_cpu = time.process_time() - cpu
     if stop_after is not None:
         threading.Timer(stop_after, runner.stop.set).start()
@@ -179,19 +183,29 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def cpu_studies(t: Path, urls: list[str]) -> dict[str, Any]:
-    """The 4-endpoint studies at concurrency 64, streamed and not: the CPU figures."""
+    """The 4-endpoint studies at concurrency 64 (the CPU figures): streamed (read by the
+    pump, as studies do), streamed with each thread reading its own streams, and whole."""
     four = run(experiment(t, urls, 16, 64), t / "four", urls=urls, report=True)
     print("64 on 4 endpoints x16 (64 concurrent):", four, flush=True)
+    own = run(experiment(t, urls, 16, 64), t / "own", urls=urls, gather=0.0)
+    print("64 on 4 endpoints x16, no pump:", own, flush=True)
     whole = run(experiment(t, urls, 16, 64, stream=False), t / "whole", urls=urls)
     print("64 on 4 endpoints x16, stream: false:", whole, flush=True)
-    # What streaming adds, per streamed chunk (one per token at 30 tokens/s).
-    chunk_us = 1e6 * (four["cpu_s"] - whole["cpu_s"]) / max(four["completion_tokens"], 1)
+
+    def per_token(streamed: dict[str, Any]) -> float:
+        """What streaming adds, per streamed chunk (one per token at 30 tokens/s)."""
+        extra = streamed["cpu_s"] - whole["cpu_s"]
+        return round(1e6 * extra / max(streamed["completion_tokens"], 1), 1)
+
     return {
         "four": four,
+        "four_no_pump": own,
         "four_no_stream": whole,
         "cpu_ms_per_turn_at_64": four["cpu_ms_per_turn"],
+        "cpu_ms_per_turn_at_64_no_pump": own["cpu_ms_per_turn"],
         "cpu_ms_per_turn_at_64_no_stream": whole["cpu_ms_per_turn"],
-        "cpu_us_per_streamed_token": round(chunk_us, 1),
+        "cpu_us_per_streamed_token": per_token(four),
+        "cpu_us_per_streamed_token_no_pump": per_token(own),
     }
 
 
@@ -237,11 +251,13 @@ def main() -> None:
             one = run(experiment(t, urls[:1], 16, 64), t / "one")
             print("64 on 1 endpoint x16:", one, flush=True)
             cpu = cpu_studies(t, urls)
-            four, whole = cpu.pop("four"), cpu.pop("four_no_stream")
+            four, own = cpu.pop("four"), cpu.pop("four_no_pump")
+            whole = cpu.pop("four_no_stream")
             results["endpoints"] = {
                 "one": one,
                 "four": four,
                 "throughput_ratio": round(four["turns_per_s"] / one["turns_per_s"], 2),
+                "four_no_pump": own,
                 "four_no_stream": whole,
             }
             results.update(cpu)

@@ -6,13 +6,20 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
+import trustme
+from hypothesis import given
+from hypothesis import strategies as st
 
+from roundtable.client import transport
 from roundtable.client.transport import ConnectionFailure, IncompleteStream, StatusError, Transport
+from roundtable.client.wire import Body
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -39,11 +46,19 @@ def answer(body: bytes, *, chunked: bool = False, status: int = 200, close: bool
     return head.encode() + b"\r\n" + body
 
 
-Handler = Callable[[bytes], "bytes | None"]  # the request (head and body) -> the answer
+# The request (head and body) -> the answer: bytes, pieces sent `gap` seconds apart, or
+# None to hang up without answering.
+Handler = Callable[[bytes], "bytes | list[bytes] | None"]
 
 
 @contextmanager
-def raw_server(handle: Handler, *, requests_per_connection: int = 100) -> Iterator[dict]:
+def raw_server(
+    handle: Handler,
+    *,
+    requests_per_connection: int = 100,
+    gap: float = 0.0,
+    tls: ssl.SSLContext | None = None,
+) -> Iterator[dict]:
     """A loopback HTTP server written on bare sockets, so a test decides exactly when a
     connection closes. Yields its facts: port, connections accepted, requests seen."""
     listener = socket.socket()
@@ -70,6 +85,12 @@ def raw_server(handle: Handler, *, requests_per_connection: int = 100) -> Iterat
 
     def serve(conn: socket.socket) -> None:
         buf = b""
+        if tls is not None:
+            try:
+                conn = tls.wrap_socket(conn, server_side=True)
+            except (OSError, ssl.SSLError):
+                conn.close()
+                return
         with conn:
             for _ in range(requests_per_connection):
                 got = read_request(conn, buf)
@@ -81,7 +102,12 @@ def raw_server(handle: Handler, *, requests_per_connection: int = 100) -> Iterat
                 reply = handle(request)
                 if reply is None:
                     return  # close without answering
-                conn.sendall(reply)
+                try:
+                    for piece in reply if isinstance(reply, list) else [reply]:
+                        conn.sendall(piece)
+                        time.sleep(gap)
+                except OSError:
+                    return  # the client hung up first
 
     def accept() -> None:
         while True:
@@ -247,3 +273,161 @@ def test_a_model_listing_must_name_its_models():
                 t.list_models()
             assert exc.value.kind == "garbled"
         t.close()
+
+
+# -- streams read by the pump (studies: nobody watches them) ---------------------------
+
+
+def chunk_pieces(words: list[str]) -> list[bytes]:
+    """The head and each chunk of an SSE stream as separate pieces (one send each)."""
+    body = sse_body(words)
+    head = answer(b"", chunked=True)
+    pieces, rest = [head], body
+    while rest:
+        size, _, after = rest.partition(b"\r\n")
+        n = int(size, 16)
+        pieces.append(rest[: len(size) + 2 + n + 2] if n else rest)
+        rest = after[n + 2 :] if n else b""
+    return pieces
+
+
+def test_a_pumped_stream_is_read_whole_and_its_connection_kept():
+    def handle(request: bytes) -> bytes | list[bytes]:
+        return json_answer(request) if b"/tokenize" in request else chunk_pieces(["a", "b", "c"])
+
+    with raw_server(handle, gap=0.01) as facts:
+        t = Transport(url(facts), "k", 5)
+        seen: list[str] = []
+        first = t.stream_chat(CHAT, seen.append, gather=0.02)
+        assert (first.text, first.finish_reason, "".join(seen)) == ("abc", "stop", "abc")
+        assert t.stream_chat(CHAT, None, gather=0.02).text == "abc"
+        assert t.post_root("/tokenize", {}) == {"count": 3}  # blocking reads again after it
+        t.close()
+    assert facts["connections"] == 1
+
+
+def test_the_pump_hands_over_what_came_together_not_each_token():
+    words = [f"w{i} " for i in range(12)]
+    with raw_server(lambda r: chunk_pieces(words), gap=0.01) as facts:
+        t = Transport(url(facts), "k", 5)
+        seen: list[str] = []
+        reply = t.stream_chat(CHAT, seen.append, gather=0.05)
+        t.close()
+    assert reply.text == "".join(words) == "".join(seen)
+    assert len(seen) < len(words) / 2  # ~10 ms apart, read every 50 ms
+
+
+def test_a_pumped_stream_stopped_by_the_reader_closes_its_connection():
+    with raw_server(lambda r: chunk_pieces(["a", "b", "c", "d"]), gap=0.03) as facts:
+        t = Transport(url(facts), "k", 5)
+        reply = t.stream_chat(CHAT, lambda text: "b" not in text, gather=0.01)
+        assert reply.finish_reason == "client_stop" and reply.text.startswith("ab")
+        assert t.stream_chat(CHAT, None, gather=0.01).text == "abcd"
+        t.close()
+    assert facts["connections"] == 2
+
+
+def test_a_pumped_stream_cut_or_stalled_is_an_incomplete_stream():
+    pieces = chunk_pieces(["one", "two", "three"])
+    with raw_server(lambda r: pieces[:3], requests_per_connection=1) as facts:  # hangs up
+        t = Transport(url(facts), "k", 5)
+        with pytest.raises(IncompleteStream) as exc:
+            t.stream_chat(CHAT, None, gather=0.01)
+        assert exc.value.partial == "onetwo"
+        t.close()
+    with raw_server(lambda r: pieces[:2], gap=30.0) as facts:  # then stalls
+        t = Transport(url(facts), "k", 0.3)
+        raised: list[BaseException] = []
+
+        def ask() -> None:
+            try:
+                t.stream_chat(CHAT, None, gather=0.01)
+            except BaseException as exc:  # noqa: BLE001 - looked at below
+                raised.append(exc)
+
+        asking = threading.Thread(target=ask, daemon=True)
+        asking.start()
+        asking.join(5)  # the 0.3 s timeout, not the server, ends it
+        assert not asking.is_alive() and isinstance(raised[0], IncompleteStream)
+        t.close()
+
+
+def test_an_error_in_the_reader_is_raised_in_the_thread_that_asked():
+    def boom(text: str) -> bool:
+        raise RuntimeError("reader failed")
+
+    with raw_server(lambda r: chunk_pieces(["a", "b"])) as facts:
+        t = Transport(url(facts), "k", 5)
+        with pytest.raises(RuntimeError, match="reader failed"):
+            t.stream_chat(CHAT, boom, gather=0.01)
+        assert t.stream_chat(CHAT, None, gather=0.01).text == "ab"  # the pump lives on
+        t.close()
+
+
+def test_one_pump_thread_reads_many_streams_at_once():
+    words = [f"{i}" for i in range(8)]
+    with raw_server(lambda r: chunk_pieces(words), gap=0.02) as facts:
+        t = Transport(url(facts), "k", 5)
+        texts: list[str] = []
+        threads = [threading.Thread(target=lambda: texts.append(
+            t.stream_chat(CHAT, None, gather=0.03).text)) for _ in range(16)]  # fmt: skip
+        for th in threads:
+            th.start()
+        pumps = {th.name for th in threading.enumerate() if th.name == "stream-pump"}
+        for th in threads:
+            th.join()
+        t.close()
+    assert texts == ["".join(words)] * 16 and len(pumps) == 1
+
+
+def _chunked(payload: bytes, sizes: list[int]) -> bytes:
+    out, i = b"", 0
+    for n in sizes:
+        out += b"%x;ext=1\r\n%s\r\n" % (len(payload[i : i + n]), payload[i : i + n])
+        i += n
+    if i < len(payload):
+        out += b"%X\r\n%s\r\n" % (len(payload) - i, payload[i:])
+    return out + b"0\r\nX-Trailer: 1\r\n\r\n"
+
+
+@given(st.binary(max_size=300), st.lists(st.integers(1, 40), max_size=12),
+       st.lists(st.integers(1, 50), max_size=30))  # fmt: skip
+def test_a_chunked_body_decodes_however_its_bytes_arrive(payload, sizes, cuts):
+    wire, got, body, i = _chunked(payload, sizes) + b"NEXT", b"", Body(True, None), 0
+    for n in [*cuts, len(wire)]:
+        got += body.feed(wire[i : i + n])
+        i += n
+        if body.done:
+            break
+    assert got == payload and body.done
+
+
+def test_a_body_by_length_or_by_close_and_a_malformed_chunk():
+    sized = Body(False, 5)
+    assert sized.feed(b"abc") == b"abc" and not sized.done
+    assert sized.feed(b"defg") == b"de" and sized.done
+    until_close = Body(False, None)
+    assert until_close.feed(b"anything") == b"anything" and not until_close.done
+    for wire in (b"zz\r\nab\r\n", b"2\r\nabXY", b"-1\r\n"):
+        with pytest.raises(ValueError):
+            Body(True, None).feed(wire)
+
+
+def test_streams_over_tls_in_the_thread_and_in_the_pump(monkeypatch):
+    ca = trustme.CA()
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_side)
+    client_side = ssl.create_default_context()
+    ca.configure_trust(client_side)
+    monkeypatch.setattr(transport, "_TLS", [client_side])  # trust the test CA only
+    words = [f"w{i} " * 40 for i in range(6)]  # records bigger than one read, some
+
+    with raw_server(lambda r: chunk_pieces(words), gap=0.005, tls=server_side) as facts:
+        t = Transport(url(facts).replace("http://", "https://"), "k", 5)
+        assert t.stream_chat(CHAT, None).text == "".join(words)
+        seen: list[str] = []
+        assert t.stream_chat(CHAT, seen.append, gather=0.02).text == "".join(words)
+        assert "".join(seen) == "".join(words)
+        assert t.stream_chat(CHAT, None).text == "".join(words)
+        t.close()
+    assert facts["connections"] == 1

@@ -18,12 +18,12 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .. import __version__
-from .wire import byte_lines, message_of, sse_events
+from .pump import pump
+from .wire import Body, Events, Lines, message_of
 
 PROBE_TIMEOUT_S = 10.0  # tokenizer and server-info requests: small answers, or none
 READ_SIZE = 65536  # bytes asked of the socket at once: a streamed reply is many small chunks
-UNWATCHED_GATHER_S = 0.2  # studies and quiet runs: a stream's text gathers this long per read
-WAITED_S = 0.002  # a read that took longer waited for the server (a buffered one: microseconds)
+UNWATCHED_GATHER_S = 0.05  # a study's streams are read together, this often (pump.py)
 
 
 _TLS: list[ssl.SSLContext] = []
@@ -146,6 +146,70 @@ def _dropped(sock: Any) -> bool:
         return True
 
 
+class _Stream:
+    """A streamed chat reply as its bytes come: the text, the end, the usage."""
+
+    def __init__(self, on_text: Callable[[str], bool | None] | None) -> None:
+        self.on_text = on_text
+        self.lines, self.events = Lines(), Events()
+        self.parts: list[str] = []
+        self.pending: list[str] = []  # deltas not yet given to on_text
+        self.finish: str | None = None
+        self.usage: dict[str, Any] | None = None
+        self.first: float | None = None
+        self.stopped = False  # on_text asked to stop
+
+    def take(self, data: bytes) -> None:
+        """Read the events these bytes complete."""
+        for line in self.lines.feed(data):
+            event = self.events.line(line)
+            if event is not None:
+                self._event(event)
+
+    def end(self) -> None:
+        """The body ended: read a last event not followed by a blank line."""
+        for line in self.lines.close():
+            self.events.line(line)
+        event = self.events.close()
+        if event is not None:
+            self._event(event)
+        self.deliver()
+
+    def deliver(self) -> bool:
+        """Give on_text the deltas that came; False once it asked to stop."""
+        if self.pending and not self.stopped:
+            text = "".join(self.pending)
+            self.pending.clear()
+            self.stopped = bool(self.on_text and self.on_text(text) is False)
+        return not self.stopped
+
+    def _event(self, event: str) -> None:
+        if event == "[DONE]":
+            return  # read on to the end so the connection can be reused
+        chunk = json.loads(event)
+        if not isinstance(chunk, dict) or "error" in chunk:
+            raise IncompleteStream("".join(self.parts))  # an error event mid-stream
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        for choice in chunk.get("choices") or ():
+            delta = (choice.get("delta") or {}).get("content")
+            if delta:
+                if self.first is None:
+                    self.first = time.perf_counter()
+                self.parts.append(delta)
+                self.pending.append(delta)
+            if choice.get("finish_reason"):
+                self.finish = choice["finish_reason"]
+
+    def reply(self) -> Reply:
+        """The reply as it came (IncompleteStream if it never said it was finished)."""
+        text = "".join(self.parts)
+        finish = "client_stop" if self.stopped else self.finish
+        if finish is None:
+            raise IncompleteStream(text)
+        return Reply(text, finish, self.usage, self.first)
+
+
 class Transport:
     """Requests to one OpenAI-compatible server over kept-alive HTTP/1.1 connections (one per
     thread, so the threads of a study never wait for each other's).
@@ -227,15 +291,9 @@ class Transport:
         """One streamed chat request; on_text gets the text of each read (a delta, or the
         deltas that came together) and may return False to stop.
 
-        `gather` (seconds; for streams nobody watches): after text came that the thread had
-        waited for, let the next ones gather that long before reading on. A thread woken
-        per token costs more CPU than the token's own work; woken per handful, much less.
-        The first text's time stays exact; the end is seen up to `gather` late."""
-        parts: list[str] = []
-        pending: list[str] = []  # deltas not yet given to on_text
-        finish: str | None = None
-        usage: dict[str, Any] | None = None
-        first: float | None = None
+        `gather` (seconds; for streams nobody watches): the reply is read by the pump
+        (pump.py), which reads every such stream once per `gather`, so on_text gets what
+        came meanwhile; the reply's end is seen up to `gather` late."""
         with _one_family():
             connection, response = self._send(
                 "POST", self._path + "/chat/completions", body, self._timeout, stream=True
@@ -243,61 +301,46 @@ class Transport:
         if response.status >= 400:
             with _one_family(), self._released(connection, response):
                 raise _status_error(response)
-        stopped = False
-
-        def deliver() -> None:
-            nonlocal stopped
-            text = "".join(pending)
-            pending.clear()
-            stopped = bool(on_text and on_text(text) is False)
-
-        def reads() -> Iterator[bytes]:
-            waited = False
-            while True:
-                if pending and (waited or not gather):  # what came with the last read
-                    deliver()
-                    if stopped:
-                        return  # the rest is not needed: close instead of reading on
-                    if gather:
-                        time.sleep(gather)
-                started = time.perf_counter()
-                data = response.read1(READ_SIZE)
-                if not data:
-                    return
-                waited = time.perf_counter() - started > WAITED_S
-                yield data
-
+        stream = _Stream(on_text)
         try:
             with self._released(connection, response):  # closed unless read to the end
-                for event in sse_events(byte_lines(reads())):
-                    if event == "[DONE]":
-                        continue  # read on to the end so the connection can be reused
-                    chunk = json.loads(event)
-                    if not isinstance(chunk, dict) or "error" in chunk:
-                        raise IncompleteStream("".join(parts))  # an error event mid-stream
-                    if chunk.get("usage"):
-                        usage = chunk["usage"]
-                    for choice in chunk.get("choices") or ():
-                        delta = (choice.get("delta") or {}).get("content")
-                        if delta:
-                            if first is None:
-                                first = time.perf_counter()
-                            parts.append(delta)
-                            pending.append(delta)
-                        if choice.get("finish_reason"):
-                            finish = choice["finish_reason"]
-                if pending and not stopped:
-                    deliver()
+                if gather and connection.sock is not None and not response.will_close:
+                    self._pumped(connection.sock, response, stream, gather)
+                else:
+                    while not stream.stopped and (data := response.read1(READ_SIZE)):
+                        stream.take(data)
+                        stream.deliver()
+                if not stream.stopped:
+                    stream.end()
         except (OSError, http.client.HTTPException, ValueError) as exc:
             # A cut connection or a garbled event after the stream started: never
             # retried blindly; the caller starts the turn again.
-            raise IncompleteStream("".join(parts)) from exc
-        text = "".join(parts)
-        if stopped:
-            finish = "client_stop"
-        if finish is None:
-            raise IncompleteStream(text)
-        return Reply(text, finish, usage, first)
+            raise IncompleteStream("".join(stream.parts)) from exc
+        return stream.reply()
+
+    def _pumped(
+        self, sock: Any, response: http.client.HTTPResponse, stream: _Stream, tick: float
+    ) -> None:
+        """Read a streamed body in the pump; the response is closed if it was read whole."""
+        coded = Body(bool(response.chunked), response.length)
+        sock.setblocking(False)
+        try:  # what came with the headers
+            early = response.fp.read1(READ_SIZE) or b""
+        except (BlockingIOError, ssl.SSLWantReadError):
+            early = b""
+
+        def take(data: bytes) -> bool:
+            if not data:
+                if coded.length is not None or coded.chunked:
+                    raise ConnectionResetError("the server closed the stream")
+                coded.done = True
+            stream.take(coded.feed(data))
+            return stream.deliver() and not coded.done
+
+        if not early or take(early):
+            pump(tick).run(sock, take, self._timeout)
+        if coded.done:
+            response.close()  # read to its end: the connection can carry the next request
 
     def post_root(self, path: str, body: dict[str, Any]) -> Any:
         """POST JSON to a path at the server's root (tokenizers live outside /v1)."""

@@ -17,41 +17,134 @@ def token_count(data: Any) -> int | None:
     return None
 
 
-def byte_lines(chunks: Iterable[bytes]) -> Iterator[str]:
-    """The lines of a byte stream as UTF-8 text (lines end in \\n, \\r\\n or \\r, as SSE
-    allows); a line split over chunks, a multi-byte character included, comes out whole."""
-    # Cheaper per chunk than httpx's iter_lines (a text decoder and a line decoder on every
-    # chunk): a streamed reply is one small chunk per token.
-    pending = b""
-    for chunk in chunks:
-        data = pending + chunk if pending else chunk
+class Lines:
+    """The lines of a byte stream as UTF-8 text, fed as it arrives (lines end in \\n, \\r\\n
+    or \\r, as SSE allows); a line split over chunks, a multi-byte character included,
+    comes out whole."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """The lines this chunk completes."""
+        # Cheaper per chunk than a text decoder and a line decoder on every chunk: a
+        # streamed reply is one small chunk per token.
+        data = self._pending + chunk if self._pending else chunk
         held = data.endswith(b"\r")  # the next chunk may start with its \n
         if held:
             data = data[:-1]
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        *lines, pending = data.split(b"\n")
+        *lines, self._pending = data.split(b"\n")
         if held:
-            pending += b"\r"
-        for line in lines:
-            yield line.decode("utf-8", "replace")
-    if pending:
-        yield pending.rstrip(b"\r").decode("utf-8", "replace")
+            self._pending += b"\r"
+        return [line.decode("utf-8", "replace") for line in lines]
+
+    def close(self) -> list[str]:
+        """The last line, if the stream ended without ending it."""
+        pending, self._pending = self._pending, b""
+        return [pending.rstrip(b"\r").decode("utf-8", "replace")] if pending else []
+
+
+class Events:
+    """The data of each server-sent event, fed line by line (data lines joined; comments
+    and other fields skipped)."""
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+
+    def line(self, line: str) -> str | None:
+        """The event this line ends, if it ends one."""
+        if not line:
+            if self._data:
+                event, self._data = "\n".join(self._data), []
+                return event
+        elif line.startswith("data:"):
+            self._data.append(line[5:].lstrip(" "))
+        # other fields (event:, id:, retry:) and ':' comments carry nothing we use
+        return None
+
+    def close(self) -> str | None:
+        """An event the stream ended without a blank line after."""
+        return self.line("")
+
+
+def byte_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """The lines of a byte stream (Lines), from an iterable of its chunks."""
+    lines = Lines()
+    for chunk in chunks:
+        yield from lines.feed(chunk)
+    yield from lines.close()
 
 
 def sse_events(lines: Iterable[str]) -> Iterator[str]:
-    """The data of each server-sent event (data lines joined; comments skipped)."""
-    data: list[str] = []
+    """The data of each server-sent event (Events), from an iterable of lines."""
+    events = Events()
     for line in lines:
-        if not line:
-            if data:
-                yield "\n".join(data)
-                data = []
-        elif line.startswith("data:"):
-            data.append(line[5:].lstrip(" "))
-        # other fields (event:, id:, retry:) and ':' comments carry nothing we use
-    if data:
-        yield "\n".join(data)
+        event = events.line(line)
+        if event is not None:
+            yield event
+    last = events.close()
+    if last is not None:
+        yield last
+
+
+class Body:
+    """An HTTP/1.1 response body decoded as its bytes arrive: chunked transfer coding,
+    a Content-Length, or everything up to the close (RFC 9112, sections 6 and 7.1).
+
+    For reading many streams in one thread (pump.py), where http.client's blocking reads
+    cannot be used. A malformed chunk raises ValueError."""
+
+    MAX_LINE = 4096  # a chunk-size or trailer line longer than this is not HTTP
+
+    def __init__(self, chunked: bool, length: int | None) -> None:
+        self.chunked, self.length = chunked, length
+        self.done = length == 0 and not chunked
+        self._buf = b""
+        self._left = 0  # chunked: data bytes left in this chunk; -1: its CRLF is next
+        self._trailer = False  # chunked: past the last chunk, reading trailer lines
+
+    def feed(self, data: bytes) -> bytes:
+        """The body bytes in `data` (what follows the body's end is not returned)."""
+        if not self.chunked:
+            if self.length is None:
+                return data
+            data = data[: self.length]
+            self.length -= len(data)
+            self.done = self.length == 0
+            return data
+        buf, out = self._buf + data if self._buf else data, []
+        while not self.done:
+            if self._left > 0:
+                out.append(buf[: self._left])
+                self._left -= len(out[-1])
+                buf = buf[len(out[-1]) :]
+                if self._left:
+                    break
+                self._left = -1
+            if self._left < 0:
+                if len(buf) < 2:
+                    break
+                if buf[:2] != b"\r\n":
+                    raise ValueError("a chunk does not end with CRLF")
+                buf, self._left = buf[2:], 0
+            end = buf.find(b"\n")
+            if end < 0:
+                if len(buf) > self.MAX_LINE:
+                    raise ValueError("a chunk-size line without an end")
+                break
+            line, buf = buf[:end].rstrip(b"\r"), buf[end + 1 :]
+            if self._trailer:
+                self.done = not line
+            elif (size := int(line.split(b";", 1)[0].strip() or b"x", 16)) < 0:
+                raise ValueError("a negative chunk size")
+            elif size == 0:
+                self._trailer = True
+            else:
+                self._left = size
+        self._buf = buf
+        return b"".join(out)
 
 
 def body_message(response: Any) -> str:
