@@ -53,7 +53,9 @@ class Pump:
                 self._thread = threading.Thread(target=self._loop, name="stream-pump", daemon=True)
                 self._thread.start()
             self._wake.notify()
-        job.done.wait()
+        while not job.done.wait(1.0):
+            if self._thread is None or not self._thread.is_alive():  # pragma: no cover
+                raise RuntimeError("the stream pump stopped")
         if job.error is not None:
             raise job.error
 
@@ -64,10 +66,19 @@ class Pump:
                     self._wake.wait()
                 new, self._new = self._new, []
             for job in new:
-                job.sock.setblocking(False)
-                self._selector.register(job.sock, selectors.EVENT_READ, job)
+                try:
+                    job.sock.setblocking(False)
+                    self._selector.register(job.sock, selectors.EVENT_READ, job)
+                except (OSError, ValueError) as exc:  # closed meanwhile
+                    self._end(job, exc)
+                    continue
                 self._jobs.add(job)
-            ready = self._selector.select(timeout=self.tick)
+            try:
+                ready = self._selector.select(timeout=self.tick)
+            except OSError as exc:  # pragma: no cover - a socket closed under the selector
+                for job in list(self._jobs):
+                    self._end(job, exc)
+                continue
             for key, _ in ready:
                 self._read(key.data)
             now = time.monotonic()
@@ -95,8 +106,12 @@ class Pump:
             self._end(job, exc)
 
     def _end(self, job: Job, error: BaseException | None) -> None:
-        self._selector.unregister(job.sock)
-        self._jobs.discard(job)
+        if job in self._jobs:
+            self._jobs.discard(job)
+            try:
+                self._selector.unregister(job.sock)
+            except (KeyError, ValueError):  # pragma: no cover - closed under the selector
+                pass
         job.error = error
         job.done.set()
 
