@@ -1,8 +1,28 @@
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 import pytest
 
-from roundtable.client.wire import byte_lines, message_of, sse_events, token_count
+from roundtable.client.wire import Events, Lines, message_of, token_count
+
+
+def byte_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Lines fed chunk by chunk, as the transport and the pump feed them."""
+    lines = Lines()
+    for chunk in chunks:
+        yield from lines.feed(chunk)
+    yield from lines.close()
+
+
+def sse_events(lines: Iterable[str]) -> Iterator[str]:
+    """Events fed line by line, and the one a stream ends without a blank line after."""
+    events = Events()
+    for line in lines:
+        if (event := events.line(line)) is not None:
+            yield event
+    if (last := events.close()) is not None:
+        yield last
 
 
 def test_sse_events_join_data_lines_and_skip_comments_and_other_fields():

@@ -1,8 +1,8 @@
-"""The HTTP wire format of OpenAI-compatible servers: SSE events, error bodies, token counts."""
+"""The HTTP wire format of OpenAI-compatible servers: SSE lines and events, chunked bodies,
+error bodies, token counts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 
@@ -69,26 +69,6 @@ class Events:
         return self.line("")
 
 
-def byte_lines(chunks: Iterable[bytes]) -> Iterator[str]:
-    """The lines of a byte stream (Lines), from an iterable of its chunks."""
-    lines = Lines()
-    for chunk in chunks:
-        yield from lines.feed(chunk)
-    yield from lines.close()
-
-
-def sse_events(lines: Iterable[str]) -> Iterator[str]:
-    """The data of each server-sent event (Events), from an iterable of lines."""
-    events = Events()
-    for line in lines:
-        event = events.line(line)
-        if event is not None:
-            yield event
-    last = events.close()
-    if last is not None:
-        yield last
-
-
 class Body:
     """An HTTP/1.1 response body decoded as its bytes arrive: chunked transfer coding,
     a Content-Length, or everything up to the close (RFC 9112, sections 6 and 7.1).
@@ -145,15 +125,6 @@ class Body:
                 self._left = size
         self._buf = buf
         return b"".join(out)
-
-
-def body_message(response: Any) -> str:
-    """The error message in a failed response's body (OpenAI, vLLM, TGI or plain text)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return str(response.text)[:300] or f"HTTP {response.status_code}"
-    return message_of(body) or f"HTTP {response.status_code}"
 
 
 def message_of(body: Any) -> str | None:
