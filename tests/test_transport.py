@@ -413,13 +413,19 @@ def test_a_body_by_length_or_by_close_and_a_malformed_chunk():
             Body(True, None).feed(wire)
 
 
-def test_streams_over_tls_in_the_thread_and_in_the_pump(monkeypatch):
+def tls_pair(monkeypatch) -> ssl.SSLContext:
+    """A server context with a certificate from a throwaway CA the transport trusts."""
     ca = trustme.CA()
     server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(server_side)
     client_side = ssl.create_default_context()
     ca.configure_trust(client_side)
     monkeypatch.setattr(transport, "_TLS", [client_side])  # trust the test CA only
+    return server_side
+
+
+def test_streams_over_tls_in_the_thread_and_in_the_pump(monkeypatch):
+    server_side = tls_pair(monkeypatch)
     words = [f"w{i} " * 40 for i in range(6)]  # records bigger than one read, some
 
     with raw_server(lambda r: chunk_pieces(words), gap=0.005, tls=server_side) as facts:
@@ -431,3 +437,81 @@ def test_streams_over_tls_in_the_thread_and_in_the_pump(monkeypatch):
         assert t.stream_chat(CHAT, None).text == "".join(words)
         t.close()
     assert facts["connections"] == 1
+
+
+def test_a_tls_reply_in_one_record_larger_than_the_header_read_is_not_waited_for(monkeypatch):
+    # http.client reads the headers 8 KB at a time; a 16 KB TLS record holding the whole
+    # reply leaves the rest decrypted in the SSL object, where no selector sees it.
+    server_side = tls_pair(monkeypatch)
+    whole = b"".join(chunk_pieces([f"w{i} " * 40 for i in range(50)]))
+    assert 8192 < len(whole) < 16384
+    with raw_server(lambda r: whole, tls=server_side) as facts:
+        t = Transport(url(facts).replace("http://", "https://"), "k", 3)
+        started = time.monotonic()
+        assert t.stream_chat(CHAT, None, gather=0.02).finish_reason == "stop"
+        assert time.monotonic() - started < 1.5  # not the 3 s timeout
+        t.close()
+
+
+def test_an_empty_stream_body_is_not_waited_for():
+    with raw_server(lambda r: answer(b"")) as facts:  # Content-Length: 0
+        t = Transport(url(facts), "k", 3)
+        started = time.monotonic()
+        with pytest.raises(IncompleteStream):
+            t.stream_chat(CHAT, None, gather=0.02)
+        assert time.monotonic() - started < 1.5
+        t.close()
+
+
+@pytest.mark.parametrize("event", ['{"choices": [null]}', '{"choices": [{"delta": "x"}]}'])
+def test_an_event_of_the_wrong_shape_is_an_incomplete_stream(event):
+    body = _chunk(f"data: {event}\n\n".encode()) + b"0\r\n\r\n"
+    with raw_server(lambda r: answer(body, chunked=True)) as facts:
+        t = Transport(url(facts), "k", 3)
+        for gather in (0.0, 0.02):
+            with pytest.raises(IncompleteStream):
+                t.stream_chat(CHAT, None, gather=gather)
+        t.close()
+
+
+def test_the_pump_outlives_a_failure_of_its_own(monkeypatch):
+    from roundtable.client import pump as pump_module
+
+    real, failed = pump_module.selectors.DefaultSelector.register, []
+
+    def once(self, *args, **kwargs):  # a file number selectors still holds: KeyError
+        if not failed:
+            failed.append(1)
+            raise KeyError("fd in use")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pump_module.selectors.DefaultSelector, "register", once)
+    with raw_server(lambda r: chunk_pieces(["a", "b"]), gap=0.01) as facts:
+        t = Transport(url(facts), "k", 3)
+        with pytest.raises(IncompleteStream):
+            t.stream_chat(CHAT, None, gather=0.02)
+        assert [t.stream_chat(CHAT, None, gather=0.02).text for _ in range(2)] == ["ab", "ab"]
+        t.close()
+    assert failed == [1]
+
+
+@pytest.mark.parametrize(
+    "proxy,words",
+    [("socks5://127.0.0.1:1080", "only HTTP proxies work"),
+     ("http://127.0.0.1:notaport", "no valid port")],
+)  # fmt: skip
+def test_a_proxy_that_cannot_be_used_is_one_clear_failure(monkeypatch, proxy, words):
+    monkeypatch.setenv("ALL_PROXY", proxy)
+    t = Transport("http://models.example:8000/v1", "sk-secret", 3)
+    with pytest.raises(ConnectionFailure) as exc:
+        t.post_root("/tokenize", {})
+    assert exc.value.kind == "connect" and words in exc.value.detail
+    assert "sk-secret" not in str(exc.value)
+
+
+def test_an_ipv6_host_is_bracketed_for_an_http_proxy(monkeypatch):
+    with raw_server(json_answer) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy['port']}")
+        Transport("http://[::1]:8000/v1", "k", 5).post_root("/tokenize", {})
+    request = proxy["requests"][-1]
+    assert request.startswith(b"POST http://[::1]:8000/tokenize HTTP/1.1\r\n")

@@ -49,43 +49,52 @@ class Pump:
         job = Job(sock, take, timeout)
         with self._wake:
             self._new.append(job)
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="stream-pump", daemon=True)
                 self._thread.start()
             self._wake.notify()
         while not job.done.wait(1.0):
-            if self._thread is None or not self._thread.is_alive():  # pragma: no cover
-                raise RuntimeError("the stream pump stopped")
+            if not (self._thread and self._thread.is_alive()):  # pragma: no cover
+                raise ConnectionAbortedError("the stream pump stopped")
         if job.error is not None:
             raise job.error
 
     def _loop(self) -> None:
         while True:
-            with self._wake:
-                while not self._new and not self._jobs:
-                    self._wake.wait()
-                new, self._new = self._new, []
-            for job in new:
-                try:
-                    job.sock.setblocking(False)
-                    self._selector.register(job.sock, selectors.EVENT_READ, job)
-                except (OSError, ValueError) as exc:  # closed meanwhile
-                    self._end(job, exc)
-                    continue
-                self._jobs.add(job)
             try:
-                ready = self._selector.select(timeout=self.tick)
-            except OSError as exc:  # pragma: no cover - a socket closed under the selector
-                for job in list(self._jobs):
-                    self._end(job, exc)
+                self._round()
+            except Exception as exc:  # noqa: BLE001 - a bug here must not strand the waiters
+                failed = ConnectionAbortedError(f"the stream pump failed: {exc!r}")
+                for job in [*self._jobs, *self._take_new()]:
+                    self._end(job, failed)
+
+    def _take_new(self) -> list[Job]:
+        with self._wake:
+            new, self._new = self._new, []
+        return new
+
+    def _round(self) -> None:
+        """Wait for streams; read what every ready one got; end the stalled ones."""
+        with self._wake:
+            while not self._new and not self._jobs:
+                self._wake.wait()
+            new, self._new = self._new, []
+        for job in new:
+            try:
+                job.sock.setblocking(False)
+                self._selector.register(job.sock, selectors.EVENT_READ, job)
+            except (OSError, ValueError, KeyError) as exc:  # closed meanwhile
+                self._end(job, ConnectionAbortedError(f"the stream's socket: {exc!r}"))
                 continue
-            for key, _ in ready:
-                self._read(key.data)
-            now = time.monotonic()
-            for job in [j for j in self._jobs if now - j.last > j.timeout]:
-                self._end(job, TimeoutError("no data within the timeout"))
-            if ready:
-                time.sleep(self.tick)  # let every stream's next tokens gather
+            self._jobs.add(job)
+        ready = self._selector.select(timeout=self.tick)
+        for key, _ in ready:
+            self._read(key.data)
+        now = time.monotonic()
+        for job in [j for j in self._jobs if now - j.last > j.timeout]:
+            self._end(job, TimeoutError("no data within the timeout"))
+        if ready:
+            time.sleep(self.tick)  # let every stream's next tokens gather
 
     def _read(self, job: Job) -> None:
         try:

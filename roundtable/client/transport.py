@@ -84,14 +84,18 @@ class Reply:
 
 def _failure(exc: BaseException) -> ConnectionFailure:
     """Name a transport-level failure (no usable HTTP answer) by what it is."""
+    if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+        return ConnectionFailure("connect", "the connection was closed")  # not the handshake
     if isinstance(exc, ssl.SSLError):
         return ConnectionFailure("tls", str(exc))
     if isinstance(exc, TimeoutError):
         return ConnectionFailure("timeout", "no answer within the timeout")
-    if isinstance(exc, (http.client.HTTPException, ValueError)) and not isinstance(
-        exc, http.client.RemoteDisconnected
-    ):
+    if isinstance(exc, (http.client.RemoteDisconnected, http.client.IncompleteRead)):
+        return ConnectionFailure("connect", "the server closed the connection mid-answer")
+    if isinstance(exc, (http.client.HTTPException, ValueError)):
         return ConnectionFailure("garbled", f"not an HTTP answer ({type(exc).__name__})")
+    if isinstance(exc, OSError) and exc.errno is None and str(exc):
+        return ConnectionFailure("connect", str(exc)[:200])  # e.g. a proxy refused the tunnel
     return ConnectionFailure("connect", type(exc).__name__)
 
 
@@ -117,20 +121,26 @@ def _status_error(response: http.client.HTTPResponse) -> StatusError:
     return StatusError(response.status, message or f"HTTP {response.status}", headers)
 
 
-def _proxy(scheme: str, host: str) -> tuple[str, int, dict[str, str]] | None:
+def _proxy(scheme: str, host: str) -> tuple[str, int, dict[str, str]] | str | None:
     """The HTTP proxy the environment names for this host (HTTP(S)_PROXY, NO_PROXY), as
-    (host, port, headers), or None for a direct connection."""
+    (host, port, headers); None for a direct connection; a string: why it cannot be used."""
     proxies = urllib.request.getproxies_environment()
     url = proxies.get(scheme) or proxies.get("all")
     bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
     if not url or bypass(host, proxies):
         return None
     parts = urlsplit(url if "://" in url else "http://" + url)
+    if parts.scheme not in ("http", "https"):
+        return f"the proxy in the environment is {parts.scheme}://, and only HTTP proxies work"
+    try:
+        port = parts.port or 80
+    except ValueError:
+        return "the proxy URL in the environment has no valid port"
     headers = {}
     if parts.username:
         login = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         headers["Proxy-Authorization"] = "Basic " + base64.b64encode(login.encode()).decode()
-    return parts.hostname or "", parts.port or 80, headers
+    return parts.hostname or "", port, headers
 
 
 def _dropped(sock: Any) -> bool:
@@ -189,11 +199,11 @@ class _Stream:
         chunk = json.loads(event)
         if not isinstance(chunk, dict) or "error" in chunk:
             raise IncompleteStream("".join(self.parts))  # an error event mid-stream
-        if chunk.get("usage"):
+        if isinstance(chunk.get("usage"), dict):
             self.usage = chunk["usage"]
         for choice in chunk.get("choices") or ():
             delta = (choice.get("delta") or {}).get("content")
-            if delta:
+            if delta and isinstance(delta, str):
                 if self.first is None:
                     self.first = time.perf_counter()
                 self.parts.append(delta)
@@ -243,7 +253,9 @@ class Transport:
             "Accept": "application/json",
         }
         self._stream_headers = {**self._headers, "Accept": "text/event-stream"}
-        self._via = _proxy(self._scheme, self._host)
+        via = _proxy(self._scheme, self._host)
+        self._via = via if isinstance(via, tuple) else None
+        self._via_error = via if isinstance(via, str) else None
         self._local = threading.local()
         self._open: set[http.client.HTTPConnection] = set()
         self._lock = threading.Lock()
@@ -312,7 +324,7 @@ class Transport:
                         stream.deliver()
                 if not stream.stopped:
                     stream.end()
-        except (OSError, http.client.HTTPException, ValueError) as exc:
+        except (OSError, http.client.HTTPException, ValueError, AttributeError, TypeError) as exc:
             # A cut connection or a garbled event after the stream started: never
             # retried blindly; the caller starts the turn again.
             raise IncompleteStream("".join(stream.parts)) from exc
@@ -324,10 +336,13 @@ class Transport:
         """Read a streamed body in the pump; the response is closed if it was read whole."""
         coded = Body(bool(response.chunked), response.length)
         sock.setblocking(False)
+        early = b""
         try:  # what came with the headers
             early = response.fp.read1(READ_SIZE) or b""
+            while isinstance(sock, ssl.SSLSocket) and sock.pending():
+                early += sock.recv(READ_SIZE)  # decrypted already: the selector cannot see it
         except (BlockingIOError, ssl.SSLWantReadError):
-            early = b""
+            pass
 
         def take(data: bytes) -> bool:
             if not data:
@@ -337,7 +352,7 @@ class Transport:
             stream.take(coded.feed(data))
             return stream.deliver() and not coded.done
 
-        if not early or take(early):
+        if not coded.done and (not early or take(early)):
             pump(tick).run(sock, take, self._timeout)
         if coded.done:
             response.close()  # read to its end: the connection can carry the next request
@@ -391,7 +406,8 @@ class Transport:
             headers = {**headers, "Content-Type": "application/json"}
         target = path or "/"
         if self._via and self._scheme == "http":
-            target = f"http://{self._host}:{self._port}{target}"  # a proxy wants the whole URL
+            host = f"[{self._host}]" if ":" in self._host else self._host
+            target = f"http://{host}:{self._port}{target}"  # a proxy wants the whole URL
             headers = {**headers, **self._via[2]}
         for attempt in (1, 2):
             connection, reused = self._connection(timeout)
@@ -426,6 +442,8 @@ class Transport:
         return connection, False
 
     def _new_connection(self, timeout: float) -> http.client.HTTPConnection:
+        if self._via_error:
+            raise ConnectionFailure("connect", self._via_error)
         host, port = self._host, self._port
         if self._via:
             host, port = self._via[0], self._via[1]
