@@ -60,8 +60,8 @@ class ChatClient:
         gather: float = 0.0,
     ) -> None:
         """`facts`: what the server said, shared with other clients of the same endpoint.
-        `gather`: seconds a stream's text may gather between reads (Transport.stream_chat)
-        when nobody watches it, as in studies and quiet runs: far less CPU per token."""
+        `gather`: for streams nobody watches (a study's), the pump's tick in seconds: the
+        pump reads them together that often (Transport.stream_chat); 0: read in this thread."""
         self._where = _config.redact_url(base_url.rstrip("/")) or base_url
         self._transport = Transport(base_url, api_key, timeout)
         self.retrier = Retrier(

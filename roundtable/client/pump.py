@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-READ_SIZE = 65536
+READ_SIZE = 65536  # bytes asked of a socket at once (the transport's reads too)
 
 
 @dataclass(eq=False)

@@ -18,12 +18,11 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .. import __version__
-from .pump import pump
+from .pump import READ_SIZE, pump
 from .wire import Body, Events, Lines, message_of
 
 PROBE_TIMEOUT_S = 10.0  # tokenizer and server-info requests: small answers, or none
-READ_SIZE = 65536  # bytes asked of the socket at once: a streamed reply is many small chunks
-UNWATCHED_GATHER_S = 0.05  # a study's streams are read together, this often (pump.py)
+UNWATCHED_GATHER_S = 0.05  # the pump's tick: a study's streams are read together this often
 
 
 _TLS: list[ssl.SSLContext] = []
