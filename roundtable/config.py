@@ -92,6 +92,21 @@ def _setting(default: Any, rule: Rule, help: str, **roles: Any) -> Any:
 _BOOL = Rule(lambda v: True, "true or false")
 
 
+def _http_url(value: str) -> bool:
+    """An http:// or https:// URL with a host and, if any, a numeric port."""
+    if not value.startswith(("http://", "https://")):
+        return False
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
+    return bool(parts.hostname)
+
+
+_HTTP_URL = Rule(_http_url, "an http:// or https:// URL")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of a run, declared once; the API key is not one (it stays in the env)."""
@@ -138,12 +153,12 @@ class Settings:
         "next speaker with speaker_selection llm", metavar="NAME",
         unset="the table's model", resumable=True)
     selector_base_url: str | None = _setting(
-        None, Rule(lambda v: v.startswith(("http://", "https://")), "an http:// or https:// URL"),
+        None, _HTTP_URL,
         "the endpoint of the selector model", metavar="URL", unset="the table's endpoint",
         resumable=True)
     # --- the endpoint (a persona may have its own; a resumed run may be given a new one) ---
     base_url: str | None = _setting(
-        None, Rule(lambda v: v.startswith(("http://", "https://")), "an http:// or https:// URL"),
+        None, _HTTP_URL,
         "the OpenAI-compatible endpoint, e.g. http://localhost:8000/v1", metavar="URL",
         unset="the offline dummy model", env=("OPENAI_BASE_URL",), persona=True, resumable=True)
     model: str | None = _setting(

@@ -39,10 +39,28 @@ def free_port() -> int:
             "Error: --temperature-scale: must be a number from 0 to 2, got 9.0",
         ),
         (["--base-url", "localhost:8000"], "Error: --base-url: must be an http:// or https:// URL"),
+        (
+            ["--base-url", "https://[::1/v1"],
+            "Error: --base-url: must be an http:// or https:// URL",
+        ),
+        (
+            ["--base-url", "http://h:port/v1"],
+            "Error: --base-url: must be an http:// or https:// URL",
+        ),
         (["--seed", "-3"], "Error: --seed: must be an integer >= 0, or null (random), got -3"),
         (["check", "--turns"], "Error: argument --turns: expected one argument; see --help"),
     ],
-    ids=["unknown-flag", "turns-word", "turns-zero", "scale", "url", "seed", "missing-value"],
+    ids=[
+        "unknown-flag",
+        "turns-word",
+        "turns-zero",
+        "scale",
+        "url",
+        "url-ipv6",
+        "url-port",
+        "seed",
+        "missing-value",
+    ],
 )
 def test_bad_flags_exit_2_with_one_error_line(table, capsys, argv, message):
     assert main([*argv, "--table", str(table)] if argv[0] != "check" else argv) == 2
