@@ -195,13 +195,24 @@ def test_streamed_replies_reuse_the_connection_and_an_error_body_is_read():
 
 
 def test_a_stream_stopped_by_the_reader_closes_its_connection():
-    with raw_server(lambda r: answer(sse_body(["a", "b", "c"]), chunked=True)) as facts:
+    with raw_server(lambda r: chunk_pieces(["a", "b", "c"]), gap=0.03) as facts:
         t = Transport(url(facts), "k", 5)
         reply = t.stream_chat(CHAT, lambda delta: delta != "b")
         assert (reply.text, reply.finish_reason) == ("ab", "client_stop")
         assert t.stream_chat(CHAT, None).text == "abc"  # the unread rest is not mistaken
         t.close()
     assert facts["connections"] == 2
+
+
+def test_a_stopped_stream_whose_body_came_whole_keeps_its_connection():
+    # The reader stops at "b", but the whole body came in one read: nothing is left unread.
+    with raw_server(lambda r: answer(sse_body(["a", "b", "c"]), chunked=True)) as facts:
+        t = Transport(url(facts), "k", 5)
+        reply = t.stream_chat(CHAT, lambda delta: delta != "b")
+        assert (reply.text, reply.finish_reason) == ("ab", "client_stop")
+        assert t.stream_chat(CHAT, None).text == "abc"
+        t.close()
+    assert facts["connections"] == 1
 
 
 def test_a_stream_cut_mid_chunk_is_an_incomplete_stream():

@@ -73,8 +73,8 @@ class Body:
     """An HTTP/1.1 response body decoded as its bytes arrive: chunked transfer coding,
     a Content-Length, or everything up to the close (RFC 9112, sections 6 and 7.1).
 
-    For reading many streams in one thread (pump.py), where http.client's blocking reads
-    cannot be used. A malformed chunk raises ValueError."""
+    Bytes that come after the body's end are kept in `extra` (a server that sends them
+    leaves the connection in no state to reuse). A malformed chunk raises ValueError."""
 
     MAX_LINE = 4096  # a chunk-size or trailer line longer than this is not HTTP
 
@@ -84,13 +84,15 @@ class Body:
         self._buf = b""
         self._left = 0  # chunked: data bytes left in this chunk; -1: its CRLF is next
         self._trailer = False  # chunked: past the last chunk, reading trailer lines
+        self.extra = b""
 
     def feed(self, data: bytes) -> bytes:
         """The body bytes in `data` (what follows the body's end is not returned)."""
         if not self.chunked:
             if self.length is None:
                 return data
-            data = data[: self.length]
+            if len(data) > self.length:
+                data, self.extra = data[: self.length], self.extra + data[self.length :]
             self.length -= len(data)
             self.done = self.length == 0
             return data
@@ -123,6 +125,8 @@ class Body:
                 self._trailer = True
             else:
                 self._left = size
+        if self.done:
+            self.extra, buf = self.extra + buf, b""
         self._buf = buf
         return b"".join(out)
 
