@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -219,7 +220,11 @@ class Settings:
 
     def to_dict(self) -> dict[str, Any]:
         """Settings as plain data, with any credentials in the URL removed."""
-        data = asdict(self)
+        # Field by field: dataclasses.asdict deep-copies every value (a study records the
+        # settings of every run).
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.extra_body is not None:
+            data["extra_body"] = copy.deepcopy(self.extra_body)
         for key in ("base_url", "selector_base_url"):
             data[key] = redact_url(getattr(self, key))
         return data

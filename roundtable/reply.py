@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 _MAX_TAG = 120  # past this many characters the start of a reply is not a name tag
 # Sentences of fewer characters and words ("Yes.", "I agree.", "Thank you.") may repeat
@@ -47,6 +48,31 @@ def _whole_sentences(text: str) -> str:
     return text[: ends[-1]] if ends else text
 
 
+@lru_cache(maxsize=256)
+def _patterns(
+    own_names: tuple[str, ...], other_names: tuple[str, ...], other_headers: tuple[str, ...]
+) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], re.Pattern[str] | None, int]:
+    """A speaker's patterns, compiled once per table rather than once per turn."""
+    all_names = tuple(n for n in (*own_names, *other_names, *other_headers) if n)
+    # A leading own tag, or the speaker's own name alone on the first line.
+    # Also the speaker addressing itself ("Amara, I'm glad..."): small models echo the
+    # moderator's cue ("Amara, would you start?").
+    own = re.compile(
+        rf"\s*(?:{_tag(own_names)}[ \t]*\n?|(?:\*\*)?(?:{_names(own_names)})"
+        rf"(?:\s*\([^)\n]*\))?(?:\*\*)?[ \t]*\n|(?:{_names(own_names)}),(?:[ \t]+|[ \t]*\n))"
+    )
+    # The speaker's own tag again at a line start: the same speaker, keep the words
+    # (only once a word follows, so the spaces after the tag go with it).
+    own_again = re.compile(rf"\n[ \t]*{_tag(own_names)}[ \t]*(?=\S)")
+    own_again_final = re.compile(rf"\n[ \t]*{_tag(own_names)}[ \t]*")
+    cut = [_tag(other_names)] if other_names else []
+    if other_headers:
+        cut.append(rf"(?:\*\*)?(?:{_names(other_headers)})(?!\w)")
+    other = re.compile(rf"(?:^|\n)[ \t]*(?:{'|'.join(cut)})") if cut else None
+    hold_tail = max((len(n) for n in all_names), default=0) + 8
+    return own, own_again, own_again_final, other, hold_tail
+
+
 class ReplyFilter:
     """Feed it deltas; it returns the text that is safe to show now."""
 
@@ -64,22 +90,9 @@ class ReplyFilter:
         self._other_names = tuple(other_names)
         self._other_headers = tuple(other_headers)
         self._all_names = tuple(n for n in (*own_names, *other_names, *other_headers) if n)
-        # A leading own tag, or the speaker's own name alone on the first line.
-        # Also the speaker addressing itself ("Amara, I'm glad..."): small models echo the
-        # moderator's cue ("Amara, would you start?").
-        self._own = re.compile(
-            rf"\s*(?:{_tag(own_names)}[ \t]*\n?|(?:\*\*)?(?:{_names(own_names)})"
-            rf"(?:\s*\([^)\n]*\))?(?:\*\*)?[ \t]*\n|(?:{_names(own_names)}),(?:[ \t]+|[ \t]*\n))"
-        )
-        # The speaker's own tag again at a line start: the same speaker, keep the words
-        # (only once a word follows, so the spaces after the tag go with it).
-        self._own_again = re.compile(rf"\n[ \t]*{_tag(own_names)}[ \t]*(?=\S)")
-        self._own_again_final = re.compile(rf"\n[ \t]*{_tag(own_names)}[ \t]*")
-        cut = [_tag(other_names)] if other_names else []
-        if other_headers:
-            cut.append(rf"(?:\*\*)?(?:{_names(other_headers)})(?!\w)")
-        self._other = re.compile(rf"(?:^|\n)[ \t]*(?:{'|'.join(cut)})") if cut else None
-        self._hold_tail = max((len(n) for n in self._all_names), default=0) + 8
+        patterns = _patterns(self._own_names, self._other_names, self._other_headers)
+        self._own, self._own_again, self._own_again_final, self._other = patterns[:4]
+        self._hold_tail = patterns[4]
         self._buf = ""
         self._raw = ""
         self._started = False

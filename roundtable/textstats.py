@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence, Set
+from functools import lru_cache
 
 # Scripts written without spaces (Chinese, Japanese): each character counts as a word.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -32,7 +33,10 @@ STOPWORDS = frozenset(
 
 def words(text: str) -> list[str]:
     """The lower-cased words of a text ("Don't" is one word, "don't")."""
-    return [w.replace("’", "'") for w in _WORD.findall(text.lower())]
+    lowered = text.lower()
+    if "’" in lowered:  # the same words either way: the pattern takes both apostrophes
+        lowered = lowered.replace("’", "'")
+    return _WORD.findall(lowered)
 
 
 def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
@@ -61,6 +65,7 @@ def looping(text: str, min_words: int = 3) -> bool:
     return False
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A crude suffix stemmer: cities/city, cooling/cooled/cool, houses/house agree."""
     w = word.lower()
@@ -137,10 +142,16 @@ def _alternatives(names: Iterable[str]) -> str:
     return "|".join(re.escape(n) for n in unique)
 
 
+@lru_cache(maxsize=1024)
+def _named_pattern(forms: tuple[str, ...]) -> re.Pattern[str] | None:
+    alternatives = _alternatives(forms)
+    return re.compile(rf"{_OPEN}(?:{alternatives}){_CLOSE}") if alternatives else None
+
+
 def named(text: str, forms: Iterable[str]) -> bool:
     """True if any of the name forms occurs in text as a whole word (case-sensitive)."""
-    alternatives = _alternatives(forms)
-    return bool(alternatives) and re.search(rf"{_OPEN}(?:{alternatives}){_CLOSE}", text) is not None
+    pattern = _named_pattern(tuple(forms))
+    return pattern is not None and pattern.search(text) is not None
 
 
 # Where a sentence starts: the text start, after . ! ? : or a line break.
@@ -168,15 +179,21 @@ _AI = re.compile(
 def claims_identity(text: str, others: Iterable[str], own: Iterable[str] = ()) -> bool:
     """True if text claims to be one of the other participants (given as name forms); a
     claim of one of the speaker's `own` forms is not one ("I'm Sam Lee" beside a "Lee")."""
-    alternatives = _alternatives(others)
-    if not alternatives:
-        return False
     mine = set(own)
-    for pattern in IDENTITY_PATTERNS:
-        for match in re.finditer(pattern.replace("{N}", alternatives) + _NAME_END, text):
-            if "who" not in match.re.groupindex or match.group("who") not in mine:
+    for pattern in _identity_patterns(tuple(others)):
+        for match in pattern.finditer(text):
+            if "who" not in pattern.groupindex or match.group("who") not in mine:
                 return True
     return False
+
+
+@lru_cache(maxsize=1024)
+def _identity_patterns(others: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    """IDENTITY_PATTERNS for these name forms, compiled once (every turn asks again)."""
+    alternatives = _alternatives(others)
+    if not alternatives:
+        return ()
+    return tuple(re.compile(p.replace("{N}", alternatives) + _NAME_END) for p in IDENTITY_PATTERNS)
 
 
 def claims_ai(text: str) -> bool:

@@ -56,10 +56,21 @@ ANSWER_COLUMNS = (
 )
 
 
+def _lines(data: Any) -> str:
+    """JSON with each key of a mapping (each item of a list) on a line of its own: readable,
+    and written by json's C encoder, which `indent` would turn off."""
+    if isinstance(data, dict) and data:
+        items = (f" {json.dumps(str(k))}: {json.dumps(v, default=str)}" for k, v in data.items())
+        return "{\n" + ",\n".join(items) + "\n}\n"
+    if isinstance(data, list) and data:
+        return "[\n" + ",\n".join(" " + json.dumps(v, default=str) for v in data) + "\n]\n"
+    return json.dumps(data, default=str) + "\n"
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (a crash leaves the old file or the new one, never half)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+    tmp.write_text(_lines(data), encoding="utf-8")
     os.replace(tmp, path)
 
 
