@@ -53,7 +53,7 @@ class Pump:
                 self._thread = threading.Thread(target=self._loop, name="stream-pump", daemon=True)
                 self._thread.start()
             self._wake.notify()
-        while not job.done.wait(1.0):
+        while not job.done.wait(5.0):  # a wake-up costs CPU: 64 waiters, 64 a second
             if not (self._thread and self._thread.is_alive()):  # pragma: no cover
                 raise ConnectionAbortedError("the stream pump stopped")
         if job.error is not None:
