@@ -526,3 +526,113 @@ def test_an_ipv6_host_is_bracketed_for_an_http_proxy(monkeypatch):
         Transport("http://[::1]:8000/v1", "k", 5).post_root("/tokenize", {})
     request = proxy["requests"][-1]
     assert request.startswith(b"POST http://[::1]:8000/tokenize HTTP/1.1\r\n")
+
+
+@contextmanager
+def connect_proxy(target_port: int | None) -> Iterator[dict]:
+    """An HTTP proxy that answers CONNECT by relaying to 127.0.0.1:target_port (None: it
+    refuses with 403). Yields its facts: port and the CONNECT requests it saw."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    facts: dict = {"port": listener.getsockname()[1], "requests": []}
+
+    def pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def serve(conn: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = conn.recv(65536)
+            if not data:
+                return conn.close()
+            head += data
+        facts["requests"].append(head)
+        if target_port is None:
+            conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+            return conn.close()
+        upstream = socket.create_connection(("127.0.0.1", target_port))
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        threading.Thread(target=pipe, args=(conn, upstream), daemon=True).start()
+        pipe(upstream, conn)
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield facts
+    finally:
+        listener.close()
+
+
+def test_https_through_a_proxy_is_a_connect_tunnel(monkeypatch):
+    server_side = tls_pair(monkeypatch)
+    with raw_server(json_answer, tls=server_side) as facts:
+        with connect_proxy(facts["port"]) as proxy:
+            monkeypatch.setenv("HTTPS_PROXY", f"http://u:p%40ss@127.0.0.1:{proxy['port']}")
+            t = Transport(url(facts).replace("http://", "https://"), "k", 5)
+            assert t.post_root("/tokenize", {}) == {"count": 3}
+            assert t.post_root("/tokenize", {}) == {"count": 3}  # the same tunnel, kept
+            t.close()
+    assert len(proxy["requests"]) == 1
+    connect = proxy["requests"][0]
+    assert connect.startswith(f"CONNECT 127.0.0.1:{facts['port']} HTTP/1.1\r\n".encode())
+    assert b"Proxy-Authorization: Basic " + base64.b64encode(b"u:p@ss") in connect
+    assert b"Proxy-Authorization" not in facts["requests"][0]  # not sent on to the server
+
+
+def test_a_proxy_that_refuses_the_tunnel_is_named(monkeypatch):
+    with connect_proxy(None) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy['port']}")
+        t = Transport("https://models.example/v1", "sk-secret", 3)
+        with pytest.raises(ConnectionFailure) as exc:
+            t.post_root("/tokenize", {})
+    assert exc.value.kind == "connect" and "refused the tunnel: 403" in exc.value.detail
+
+
+def test_interim_answers_are_skipped_and_a_non_http_answer_is_garbled():
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n" + json_answer(b"")
+    with raw_server(lambda r: interim) as facts:
+        assert Transport(url(facts), "k", 3).post_root("/tokenize", {}) == {"count": 3}
+    with raw_server(lambda r: b"SSH-2.0-OpenSSH_9.2\r\n\r\n") as facts:
+        with pytest.raises(ConnectionFailure) as exc:
+            Transport(url(facts), "k", 3).post_root("/tokenize", {})
+    assert exc.value.kind == "garbled" and "status line" in exc.value.detail
+
+
+def test_folded_and_repeated_headers_and_a_bad_length():
+    folded = (b"HTTP/1.1 429 Busy\r\nRetry-After:\r\n 7\r\nX-A: 1\r\nX-A: 2\r\n"
+              b"Content-Length: 2\r\n\r\n{}")  # fmt: skip
+    with raw_server(lambda r: folded) as facts:
+        with pytest.raises(StatusError) as exc:
+            Transport(url(facts), "k", 3).post_root("/tokenize", {})
+    assert exc.value.headers["retry-after"] == "7" and exc.value.headers["x-a"] == "1, 2"
+    bad = b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\n{}"
+    with raw_server(lambda r: bad) as facts:
+        with pytest.raises(ConnectionFailure) as exc2:
+            Transport(url(facts), "k", 3).post_root("/tokenize", {})
+    assert exc2.value.kind == "garbled"
+
+
+def test_an_api_key_with_a_line_break_is_refused_before_anything_is_sent():
+    with raw_server(json_answer) as facts:
+        with pytest.raises(ConnectionFailure) as exc:
+            Transport(url(facts), "sk-1\r\nX-Evil: 1", 3).post_root("/tokenize", {})
+        assert facts["requests"] == []
+    assert "sk-1" not in str(exc.value)

@@ -227,7 +227,7 @@ def read_head(sock: Any, method: str = "GET") -> Answer:
         for line in lines[1:]:
             text = line.decode("latin-1")
             if text[:1] in (" ", "\t") and name:  # an obsolete folded line
-                headers[name] += " " + text.strip()
+                headers[name] = f"{headers[name]} {text.strip()}".strip()
                 continue
             name, colon, value = text.partition(":")
             name = name.strip().lower()
