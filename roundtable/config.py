@@ -93,6 +93,16 @@ def _setting(default: Any, rule: Rule, help: str, **roles: Any) -> Any:
 _BOOL = Rule(lambda v: True, "true or false")
 
 
+def plain_fields(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A settings or persona dataclass as a dict, field by field: dataclasses.asdict
+    deep-copies every value, and a study records these for every run. Only extra_body,
+    the one mutable field, is copied."""
+    data = {f.name: getattr(obj, f.name) for f in fields(obj) if f.name not in skip}
+    if data.get("extra_body") is not None:
+        data["extra_body"] = copy.deepcopy(data["extra_body"])
+    return data
+
+
 def _http_url(value: str) -> bool:
     """An http:// or https:// URL with a host and, if any, a numeric port."""
     if not value.startswith(("http://", "https://")):
@@ -220,11 +230,7 @@ class Settings:
 
     def to_dict(self) -> dict[str, Any]:
         """Settings as plain data, with any credentials in the URL removed."""
-        # Field by field: dataclasses.asdict deep-copies every value (a study records the
-        # settings of every run).
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        if self.extra_body is not None:
-            data["extra_body"] = copy.deepcopy(self.extra_body)
+        data = plain_fields(self)
         for key in ("base_url", "selector_base_url"):
             data[key] = redact_url(getattr(self, key))
         return data

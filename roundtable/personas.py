@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 import re
 import unicodedata
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ._validate import describe, is_number, load_document, quote_hint, suggest
-from .config import PERSONA_SETTINGS, SAMPLING, check, redact_url
+from .config import PERSONA_SETTINGS, SAMPLING, check, plain_fields, redact_url
 from .errors import InputError
 
 PERSONA_SUFFIXES = (".json", ".yaml", ".yml")
@@ -121,18 +120,12 @@ class Persona:
     def to_dict(self) -> dict[str, Any]:
         """The persona as a plain dict (for transcripts), without where it came from and
         without credentials in its base_url."""
-        # Field by field: dataclasses.asdict deep-copies every value, and a study writes
-        # this for every run.
-        data = {name: getattr(self, name) for name in _FIELDS}
-        if self.extra_body is not None:
-            data["extra_body"] = copy.deepcopy(self.extra_body)
+        data = plain_fields(self, skip=("source",))
         data["base_url"] = redact_url(self.base_url)
         if not self.human:
             del data["human"]  # model personas' records stay as they were
         return data
 
-
-_FIELDS = tuple(f.name for f in fields(Persona) if f.name != "source")
 
 # What a person at the terminal has no use for: a model's endpoint and sampling.
 _MODEL_ONLY = PERSONA_SETTINGS

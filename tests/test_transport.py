@@ -109,19 +109,31 @@ def raw_server(
                 except OSError:
                     return  # the client hung up first
 
+    def counted(conn: socket.socket) -> None:
+        with lock:
+            facts["connections"] += 1
+        serve(conn)
+
+    with serving(listener, counted):
+        yield facts
+
+
+@contextmanager
+def serving(listener: socket.socket, serve: Callable[[socket.socket], None]) -> Iterator[None]:
+    """Accept connections in a thread, each served in a thread of its own, until the end of
+    the block (which closes the listener)."""
+
     def accept() -> None:
         while True:
             try:
                 conn, _ = listener.accept()
             except OSError:
                 return
-            with lock:
-                facts["connections"] += 1
             threading.Thread(target=serve, args=(conn,), daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
     try:
-        yield facts
+        yield
     finally:
         listener.close()
 
@@ -566,19 +578,8 @@ def connect_proxy(target_port: int | None) -> Iterator[dict]:
         threading.Thread(target=pipe, args=(conn, upstream), daemon=True).start()
         pipe(upstream, conn)
 
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    try:
+    with serving(listener, serve):
         yield facts
-    finally:
-        listener.close()
 
 
 def test_https_through_a_proxy_is_a_connect_tunnel(monkeypatch):

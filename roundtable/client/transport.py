@@ -236,8 +236,8 @@ def read_head(sock: Any, method: str = "GET") -> Answer:
                 continue  # not a header line: skipped, as browsers do
             value = value.strip()
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        return Answer(status, reason, headers, _framing(method, status, headers), buf,
-                      _closes(version, headers))  # fmt: skip
+        body = _framing(method, status, headers)
+        return Answer(status, reason, headers, body, buf, _closes(version, headers, body))
 
 
 def _framing(method: str, status: int, headers: Mapping[str, str]) -> Body:
@@ -256,15 +256,13 @@ def _framing(method: str, status: int, headers: Mapping[str, str]) -> Body:
     return Body(False, None)
 
 
-def _closes(version: str, headers: Mapping[str, str]) -> bool:
+def _closes(version: str, headers: Mapping[str, str], body: Body) -> bool:
     tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
     if "close" in tokens:
         return True
     if version == "HTTP/1.0":
         return "keep-alive" not in tokens
-    coding = headers.get("transfer-encoding", "")
-    chunked = coding.rsplit(",", 1)[-1].strip().lower() == "chunked"
-    return not chunked and "content-length" not in headers  # framed by the close
+    return not body.chunked and body.length is None  # a body framed by the close
 
 
 def read_body(sock: Any, answer: Answer) -> bytes:
@@ -496,13 +494,12 @@ class Transport:
         try:
             with self._released(connection, answer):  # closed unless read to the end
                 early, answer.early = answer.early, b""
-                if coded.done or (early and not take(early)):
-                    pass
-                elif pumped:
-                    self._pumped(sock, take, gather)
-                else:
-                    while take(sock.recv(READ_SIZE)):
-                        pass
+                if not coded.done and (not early or take(early)):
+                    if pumped:
+                        self._pumped(sock, take, gather)
+                    else:
+                        while take(sock.recv(READ_SIZE)):
+                            pass
                 if not stream.stopped:
                     stream.end()
         except (OSError, ValueError, AttributeError, TypeError) as exc:
