@@ -430,7 +430,15 @@ def _fit_wrap_up(settings: Settings, sources: Mapping[str, tuple[int, str, str]]
 def api_key(settings: Settings, env: Mapping[str, str] | None = None) -> str:
     """The API key from the configured environment variable, or a placeholder."""
     env = os.environ if env is None else env
-    return env.get(settings.api_key_env) or PLACEHOLDER_API_KEY
+    key = env.get(settings.api_key_env) or PLACEHOLDER_API_KEY
+    if any(c in key for c in "\r\n\0") or not key.isascii():
+        # It would break the request's head (transport.py refuses to send it): say so here,
+        # naming the variable, never the key.
+        raise InputError(
+            f"{settings.api_key_env}: the API key holds a line break or a non-ASCII character; "
+            "set the variable again to the key alone"
+        )
+    return key
 
 
 def offline_notice(settings: Settings, forced: bool, url: str, own: Sequence[str] = ()) -> str:

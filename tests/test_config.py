@@ -240,3 +240,10 @@ def test_a_persona_field_in_the_settings_file_is_named_as_one(tmp_path):
     (tmp_path / "roundtable.yaml").write_text("color: red\n")
     with pytest.raises(InputError, match=r'"color"; color is a persona field: set it in a file'):
         load_settings(tmp_path)
+
+
+@pytest.mark.parametrize("key", ["sk-1\n", "sk-1\r\nX-Evil: 1", "sk-\u00e9"])
+def test_an_api_key_that_http_cannot_carry_is_an_input_error_naming_the_variable(key):
+    with pytest.raises(InputError) as exc:
+        api_key(Settings(api_key_env="MY_KEY"), {"MY_KEY": key})
+    assert str(exc.value).startswith("MY_KEY: the API key holds") and "sk-" not in str(exc.value)
