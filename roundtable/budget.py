@@ -6,13 +6,18 @@ oldest entries are folded into a short recap in one large step (down to about ha
 of the room), so the prefix changes rarely: the cache is rebuilt only at folds.
 Every fold is an event (`Fold`) that the run records, so a resume rebuilds the same
 text from the records alone, without a model or tokenizer call.
+
+Counting an entry with a server's tokenizer is a request, so it waits until it matters:
+while an upper bound (`most_tokens`: no tokenizer makes more tokens than the text has
+UTF-8 bytes, plus the few it adds) shows that everything fits, nothing is counted.
+Near the window, the entries not counted yet are counted exactly before any fold.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .client import ChatClient, ContextOverflow, IncompleteStream, estimate_tokens
@@ -24,17 +29,29 @@ SEPARATOR_TOKENS = 2  # the blank line between entries
 MESSAGE_OVERHEAD = 16  # chat-template tokens around two messages
 ESTIMATE_MARGIN = 1.15  # counts estimated from characters are padded by this much
 MODERATOR = "Moderator"
+ADDED_TOKENS = 4  # tokens a tokenizer may add to a text's own (BOS, EOS, a leading space)
+
+
+def most_tokens(text: str) -> int:
+    """At most how many tokens any tokenizer makes of text: each token stands for at least
+    one of its UTF-8 bytes, and a tokenizer adds a few of its own."""
+    return len(text.encode("utf-8", "surrogatepass")) + ADDED_TOKENS
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One transcript entry, rendered once, counted once (by its author's endpoint)."""
+    """One transcript entry, rendered once, counted at most once (by its author's endpoint)."""
 
     speaker: str
     text: str
     kind: str  # turn, introduction or moderator
     rendered: str
-    tokens: int
+    tokens: int | None  # None: not counted yet (only its upper bound is known)
+
+    @property
+    def most(self) -> int:
+        """Its tokens, or while it is not counted, the most it can be."""
+        return self.tokens if self.tokens is not None else most_tokens(self.rendered)
 
 
 @dataclass(frozen=True)
@@ -100,9 +117,15 @@ class SharedTranscript:
 
     @property
     def tokens(self) -> int:
-        """Tokens of `text`, from the per-entry counts (close to a full recount)."""
-        parts = [e.tokens for e in self.entries] + ([self.recap_tokens] if self.recap else [])
+        """Tokens of `text`, from the per-entry counts (close to a full recount); an upper
+        bound while some entry is not counted (see `counted`)."""
+        parts = [e.most for e in self.entries] + ([self.recap_tokens] if self.recap else [])
         return sum(parts) + SEPARATOR_TOKENS * max(0, len(parts) - 1)
+
+    @property
+    def counted(self) -> bool:
+        """Whether every entry is counted (so `tokens` is a count, not a bound)."""
+        return all(e.tokens is not None for e in self.entries)
 
     def plan_fold(
         self,
@@ -156,7 +179,7 @@ class SharedTranscript:
         return event.entries
 
     def _size(self, entries: list[Entry]) -> int:
-        return sum(e.tokens for e in entries) + SEPARATOR_TOKENS * len(entries)
+        return sum(e.most for e in entries) + SEPARATOR_TOKENS * len(entries)
 
     def _bounded_recap(
         self, lines: list[str], budget: int, count: Callable[[str], int]
@@ -183,6 +206,12 @@ class Counter:
     def __init__(self, client: ChatClient) -> None:
         self.client = client
         self.exact = True  # False once a count had to be estimated
+
+    @property
+    def defers(self) -> bool:
+        """Whether a count is a request to the server's tokenizer, and so worth putting off
+        (a stand-in client without `counts_by_request` is counted at once)."""
+        return bool(getattr(self.client, "counts_by_request", False))
 
     def __call__(self, text: str) -> int:
         counted = self.client.count_tokens(text)
@@ -242,37 +271,61 @@ class Budget:
         """The counter of a speaker's own endpoint (the table's for the moderator)."""
         return self._by_speaker.get(speaker) or self._by_speaker[MODERATOR]
 
-    def entry(self, speaker: str, text: str, kind: str, tokens: int | None = None) -> Entry:
-        """Append an entry, counted by its author's endpoint unless `tokens` is known."""
+    def entry(
+        self, speaker: str, text: str, kind: str, tokens: int | None = None, *, later: bool = False
+    ) -> Entry:
+        """Append an entry: `tokens` if known, else counted by its author's endpoint, or left
+        to be counted when it matters where that takes a request (always with `later`: a
+        replay of an entry the run had not counted)."""
         rendered = self._render_entry(speaker, text, kind)
-        if tokens is None:
-            tokens = self.counter(speaker)(rendered)
+        if tokens is None and not later:
+            counter = self.counter(speaker)
+            if not counter.defers:
+                tokens = counter(rendered)
         added = self.shared.add(Entry(speaker, text, kind, rendered, tokens))
         self._on_entry(added)  # live and replayed entries alike (the guards' "said so far")
         return added
 
-    def _count_fixed(self, counter: Counter, own: str) -> int:
-        # The system text is the same for every turn and a turn's own part for every
-        # attempt: count each once per endpoint.
+    def _count_system(self, counter: Counter) -> int:
+        # The system text is the same for every turn: counted once per endpoint.
         key = id(counter)
         if key not in self._system_tokens:
             self._system_tokens[key] = counter(self.system)
-        if self._own_tokens[:2] != (key, own):
-            self._own_tokens = (key, own, counter(own))
-        return self._system_tokens[key] + self._own_tokens[2]
+        return self._system_tokens[key]
+
+    def _count_own(self, counter: Counter, own: str) -> int:
+        # A turn's own part is the same for every attempt: counted once.
+        if self._own_tokens[:2] != (id(counter), own):
+            self._own_tokens = (id(counter), own, counter(own))
+        return self._own_tokens[2]
+
+    def _count_entries(self) -> None:
+        """Count the entries not counted yet, each by its author's endpoint."""
+        entries = self.shared.entries
+        for i, e in enumerate(entries):
+            if e.tokens is None:
+                entries[i] = replace(e, tokens=self.counter(e.speaker)(e.rendered))
 
     def fit(
         self, speaker: str, own: str, *, turn: int, source: str | None = None, messages: int = 2
     ) -> Room:
         """Fold the transcript if this request (of at most `messages` messages) would not fit;
-        return its prompt tokens."""
+        return its prompt tokens (None where it surely fits and so was not counted)."""
         counter = self.counter(speaker)
         if self.window is None:
             return Room(None, self.exact)
-        per_message = MESSAGE_OVERHEAD // 2
-        fixed = self._count_fixed(counter, own) + per_message * max(2, messages)
-        margin = 8 + self.window // 50
-        room = self.window - self.max_tokens - fixed - margin
+        overhead = MESSAGE_OVERHEAD // 2 * max(2, messages)
+        free = self.window - self.max_tokens - overhead - (8 + self.window // 50)
+        system = self._count_system(counter)
+        if counter.defers:
+            # Bounds first: far from the window they show that everything fits, and then
+            # nothing is sent to the tokenizer (the prompt's own count is left unknown).
+            room = free - system - most_tokens(own)
+            if room >= 64 and self.shared.tokens <= room:
+                return Room(None, self.exact)
+        own_tokens = self._count_own(counter, own)
+        fixed = system + own_tokens + overhead  # the prompt but the transcript
+        room = free - system - own_tokens
         if room < 64:
             where = source or speaker
             raise InputError(
@@ -281,6 +334,7 @@ class Budget:
                 "window; shorten the prompt (or task/context.txt), raise --context-window or "
                 "lower --max-tokens"
             )
+        self._count_entries()
         if self.shared.tokens > room:
             # One large step (to half the room) so the cached prefix survives many turns.
             fold = self.shared.plan_fold(

@@ -90,7 +90,9 @@ class Said:
     handoff: str | None = None  # /ask NAME: the participant given the floor
     seconds: float = 0.0
 
-    def turn(self, plan: TurnPlan, entry_tokens: tuple[int, ...], selection: str | None) -> Turn:
+    def turn(
+        self, plan: TurnPlan, entry_tokens: tuple[int | None, ...], selection: str | None
+    ) -> Turn:
         """The transcript record of this turn."""
         return Turn(
             index=plan.index, speaker=plan.speaker, phase=plan.phase.value, topic=plan.topic,

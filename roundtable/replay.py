@@ -55,12 +55,19 @@ class _Counts:
         # Transcripts from before counts were recorded: the entries are counted again.
         self._counts = list(counts) if isinstance(counts, list) else None
 
+    @property
+    def recorded(self) -> bool:
+        """Whether the turn recorded its entries' counts (a null: the run had not counted
+        that entry, so the replay does not either)."""
+        return self._counts is not None
+
     def next(self) -> int | None:
         if self._counts is None:
             return None
         if not self._counts:
             raise ValueError("more entries than recorded counts")
-        return int(self._counts.pop(0))
+        count = self._counts.pop(0)
+        return None if count is None else int(count)
 
     def finished(self) -> bool:
         return not self._counts
@@ -126,9 +133,9 @@ def _turn(
     try:
         if number == 0:
             for speaker, text, kind in opening():
-                budget.entry(speaker, text, kind, counts.next())
+                budget.entry(speaker, text, kind, counts.next(), later=counts.recorded)
         for line in announcements(plan, done.previous):
-            budget.entry("Moderator", say(line), "moderator", counts.next())
+            budget.entry("Moderator", say(line), "moderator", counts.next(), later=counts.recorded)
         for fold in folds:
             if fold.before_turn != plan.index:
                 raise ValueError("a fold recorded for another turn")
@@ -140,7 +147,7 @@ def _turn(
     if before_turn is not None:
         before_turn(plan, rec)
     try:
-        budget.entry(plan.speaker, rec["text"], "turn", counts.next())
+        budget.entry(plan.speaker, rec["text"], "turn", counts.next(), later=counts.recorded)
         if not counts.finished():
             raise ValueError("fewer entries than recorded counts")
     except (ValueError, KeyError, TypeError):

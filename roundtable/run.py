@@ -118,7 +118,7 @@ class Discussion:
         self._thresholds = Thresholds(s.echo_threshold, s.leak_threshold, s.identity_guard)
         self._limits = Limits(guards=s.guard_retries)
         self._writer: TranscriptWriter | None = None
-        self._new_counts: list[int] = []  # entries added since the last turn record
+        self._new_counts: list[int | None] = []  # entries added since the last turn record
 
     # -- the shared transcript --------------------------------------------------------
     def _line(self, line: Announcement) -> str:

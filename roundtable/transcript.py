@@ -37,8 +37,9 @@ class Turn:
     seed: int | None = None  # the sampling seed of the accepted attempt
     # Token counts of the shared-transcript entries this turn added (moderator lines
     # before it, the opening before turn 0, its own reply last), so a resume needs no
-    # tokenizer. None in transcripts written before they were recorded.
-    entry_tokens: tuple[int, ...] | None = None
+    # tokenizer; a None in it is an entry not counted yet (budget.py counts entries only
+    # near the window). None in transcripts written before they were recorded.
+    entry_tokens: tuple[int | None, ...] | None = None
     # How the speaker was chosen (speakers.py: addressed, draw, invited, llm, ...) and,
     # under speaker_selection llm, the selector's valid answer (None: it gave none), which a
     # resume hands the moderator again instead of asking.

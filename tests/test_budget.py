@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from roundtable.budget import Budget, Entry, Fold, SharedTranscript, extract
+from roundtable.budget import (
+    ADDED_TOKENS,
+    Budget,
+    Entry,
+    Fold,
+    SharedTranscript,
+    extract,
+    most_tokens,
+)
 from roundtable.errors import InputError
 
 
@@ -129,3 +137,66 @@ def test_a_persona_prompt_bigger_than_the_window_names_its_file_and_the_fix(sour
     message = str(info.value)
     assert message.startswith(f"{source or 'Ann'}: this persona's prompt")
     assert "shorten the prompt" in message and "raise --context-window" in message
+
+
+class Tokenizer(Counting):
+    """A stand-in whose counts are requests to a server's tokenizer (so they can wait)."""
+
+    counts_by_request = True
+
+
+def test_most_tokens_bounds_any_count_by_the_bytes():
+    assert most_tokens("abc") == 3 + ADDED_TOKENS
+    assert most_tokens("é€😀") == 2 + 3 + 4 + ADDED_TOKENS  # UTF-8 bytes, not characters
+    entry = Entry("Ann", "x", "turn", "Ann: hello", None)
+    assert entry.most == most_tokens("Ann: hello")
+    assert Entry("Ann", "x", "turn", "Ann: hello", 2).most == 2
+
+
+def test_far_from_the_window_entries_wait_and_the_prompt_is_not_counted():
+    ann, table = Tokenizer(1), Tokenizer(1)
+    b = budget({"Ann": ann}, table, window=4096)
+    for i in range(5):
+        assert b.entry("Ann", f"point {i} is made", "turn").tokens is None
+    room = b.fit("Ann", "Your turn, Ann.", turn=5)
+    # Only the system text was counted (once per endpoint); no entry, not the turn's part.
+    assert (ann.seen, table.seen) == (["System text."], [])
+    assert room.prompt_tokens is None and not b.shared.counted
+    b.fit("Ann", "Your turn again, Ann.", turn=6)
+    assert ann.seen == ["System text."]
+
+
+def test_near_the_window_every_entry_is_counted_once_and_folds_use_the_counts():
+    ann, table = Tokenizer(1), Tokenizer(1)
+    b = budget({"Ann": ann}, table, window=420)
+    texts = [f"point {i} is made with several more words" for i in range(40)]
+    for text in texts[:20]:
+        b.entry("Ann", text, "turn")
+    assert ann.seen == []
+    # The bound (about 40 bytes each, 800 in all) is over the room (~280) but the counts
+    # (9 words each, 220 in all) fit: everything is counted, nothing is folded.
+    room = b.fit("Ann", "Your turn.", turn=20)
+    assert b.shared.counted and b.shared.folds == 0
+    assert ann.seen == ["System text.", "Your turn.", *(f"Ann: {t}" for t in texts[:20])]
+    assert room.prompt_tokens == words("System text.") + words("Your turn.") + 16 + b.shared.tokens
+    seen = len(ann.seen)
+    for text in texts[20:]:
+        b.entry("Ann", text, "turn")
+        b.fit("Ann", "Your turn.", turn=21)
+    # Past the bound, each new entry is counted once (at a fit where the bound no longer
+    # fits), in order; folds come by the counts.
+    assert ann.seen[seen:] == [f"Ann: {t}" for t in texts[20:]]
+    assert b.shared.folds >= 1 and b.shared.counted
+    assert b.shared.tokens <= 420 - 50 - 16 - (8 + 420 // 50) - words("System text. Your turn.")
+
+
+def test_a_replayed_entry_the_run_had_not_counted_is_not_counted_by_the_replay():
+    ann, table = Tokenizer(1), Tokenizer(1)
+    b = budget({"Ann": ann}, table)
+    assert b.entry("Ann", "said before", "turn", None, later=True).tokens is None
+    assert b.entry("Moderator", "a line", "moderator", 4, later=True).tokens == 4
+    assert (ann.seen, table.seen) == ([], [])
+    # Without `later` (a transcript from before counts were recorded) a stand-in that
+    # cannot wait is counted at once.
+    plain = Counting(1)
+    assert budget({"Ann": plain}, plain).entry("Ann", "old", "turn").tokens == 2

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from roundtable.budget import most_tokens
 from roundtable.cli import main
+from roundtable.client import ChatClient
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -169,6 +171,30 @@ def test_twelve_turn_streaming_roundtable_on_smollm2(llama_server, table, tmp_pa
         assert t["prompt_tokens"] + 120 <= 2048
         # llama-cpp-python sends no usage when streaming: counted by its own tokenizer.
         assert t["tokens_source"] == "tokenizer" and t["model"] == "smollm2"
+
+
+def test_a_real_tokenizer_never_makes_more_tokens_than_the_bound(llama_server):
+    # budget.py leaves entries uncounted while most_tokens (UTF-8 bytes + a few) shows
+    # they fit: SmolLM2's tokenizer must never count more than that.
+    url, _ = llama_server
+    client = ChatClient(url, "x", "smollm2", 30)
+    texts = [
+        "a",
+        " ",
+        "Amara: I think so.",
+        "1 2 3 4 5 6 7 8 9 0",
+        "\n\n\n",
+        "ﬁ ½ ㎏ ﷺ",
+        "Chen: 你好，世界。Ça va? Ünïcödé 😀👍🏽",
+        "<|im_start|>user\nhi<|im_end|>",
+        "x" * 500,
+    ]
+    try:
+        counts = {text: client.count_tokens(text) for text in texts}
+        assert client.counts_by_request  # llama-cpp-python's /extras/tokenize answered
+    finally:
+        client.close()
+    assert all(isinstance(n, int) and 0 < n <= most_tokens(t) for t, n in counts.items()), counts
 
 
 def test_the_llm_selector_gets_schema_answers_from_llama_cpp_python(llama_server, table, tmp_path):

@@ -65,8 +65,8 @@ class Recorder:
 def recorder(dummy):
     made: list[Recorder] = []
 
-    def start() -> Recorder:
-        server = dummy(context_window=800)
+    def start(window: int = 800) -> Recorder:
+        server = dummy(context_window=window)
         made.append(Recorder(server.base_url.removesuffix("/v1")))
         return made[-1]
 
@@ -110,13 +110,21 @@ def test_resume_of_a_folded_run_sends_the_same_requests(recorder, table, tmp_pat
     assert len(again.chats()) == expected
     assert again.chats() == ref.chats()[-expected:]
     # Its tokenizer calls are among the uninterrupted run's after that turn (plus the
-    # system text, counted once per session): none recounts a replayed entry.
+    # system text, counted once per session): none recounts a replayed entry whose count
+    # was recorded. An entry the run had not counted yet when its turn was recorded (a null
+    # in entry_tokens: entries are counted only near the window) may be counted, once.
     boundary = [i for i, (p, _) in enumerate(ref.log) if p.endswith("/chat/completions")]
     tail = [body for path, body in ref.log[boundary[-expected - 1] + 1 :] if "tokenize" in path]
     counted = [body for path, body in again.log if path.endswith("tokenize")]
     system = json.loads(ref.chats()[0])["messages"][0]["content"]
     once = {b for p, b in ref.log if "tokenize" in p and json.loads(b)["prompt"] == system}
-    assert counted and set(counted) <= set(tail) | once and len(counted) <= len(tail) + 1
+    replayed = [r for r in records if r["type"] == "turn" and r["index"] <= last]
+    unrecorded = [c for r in replayed for c in r["entry_tokens"] if c is None]
+    said = [r["text"] for r in records[: records.index(replayed[-1]) + 1] if "text" in r]
+    extra = [b for b in counted if b not in set(tail) | once]
+    assert len(extra) == len(set(extra)) <= len(unrecorded)
+    assert all(any(json.loads(b)["prompt"].endswith(t) for t in said) for b in extra)
+    assert counted and len(counted) <= len(tail) + 1 + len(extra)
     mine = [r for r in read_records(out / "transcript.jsonl") if r["type"] == "turn"]
     theirs = [r for r in records if r["type"] == "turn"]
     strip = [(r["index"], r["text"], r["prompt_tokens"], r["seed"]) for r in theirs]
@@ -196,3 +204,27 @@ def test_the_moderator_invites_by_name_only_before_the_wrap_up(phase, previous, 
     plan = TurnPlan(index=9, speaker="Ben", phase=Phase(phase), topic="Q?", topic_index=0,
                     new_topic=False, ask=None, turns_left=2, reason="invited")  # fmt: skip
     assert announcements(plan, Phase(previous)) == expected
+
+
+def test_far_from_the_window_a_run_and_its_resume_count_no_entry(recorder, table, tmp_path):
+    # With room to spare (the dummy's 32768-token window), the bound on every entry shows
+    # that the prompt fits: the tokenizer counts the system text, not the discussion.
+    ref = recorder(32768)
+    argv = ["--table", str(table), "--seed", "5", "--turns", "8", "--quiet"]
+    assert main([*argv, "--base-url", ref.base_url, "--out", str(tmp_path / "ref")]) == 0
+    counted = [json.loads(b)["prompt"] for p, b in ref.log if p.endswith("tokenize")]
+    system = json.loads(ref.chats()[0])["messages"][0]["content"]
+    assert system in counted and len(counted) <= 2  # the system text, and the route's probe
+    records = read_records(tmp_path / "ref" / "transcript.jsonl")
+    turns = [r for r in records if r["type"] == "turn"]
+    assert len(turns) == 9 and all(set(t["entry_tokens"]) == {None} for t in turns[1:])
+    # Resumed after turn 3: the same requests, and still no entry counted.
+    out = tmp_path / "run"
+    shutil.copytree(tmp_path / "ref", out)
+    cut_after_turn(out / "transcript.jsonl", 3, keep_next_fold=False)
+    again = recorder(32768)
+    assert main(["--resume", str(out), "--base-url", again.base_url, "--quiet"]) == 0
+    later = sum(t["attempts"] for t in turns[4:])
+    assert again.chats() == ref.chats()[-later:]
+    counted = [json.loads(b)["prompt"] for p, b in again.log if p.endswith("tokenize")]
+    assert system in counted and len(counted) <= 2  # the first count finds the route

@@ -122,6 +122,11 @@ class ChatClient:
         """Tokens in text by this server's own tokenizer, or None if it offers none."""
         return self.server.count_tokens(text)
 
+    @property
+    def counts_by_request(self) -> bool:
+        """Whether count_tokens asks the server (its tokenizer was found), not estimates."""
+        return self.server.tokenizer is not None
+
     def complete(
         self,
         messages: Sequence[dict[str, Any]],
