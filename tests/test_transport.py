@@ -637,3 +637,58 @@ def test_an_api_key_with_a_line_break_is_refused_before_anything_is_sent():
             Transport(url(facts), "sk-1\r\nX-Evil: 1", 3).post_root("/tokenize", {})
         assert facts["requests"] == []
     assert "sk-1" not in str(exc.value)
+
+
+def _sse(*chunks: object, done: bool = True) -> bytes:
+    events = [f"data: {json.dumps(c)}\n\n" for c in chunks]
+    return ("".join(events) + ("data: [DONE]\n\n" if done else "")).encode()
+
+
+_DELTAS = [{"choices": [{"index": 0, "delta": {"content": t}, "finish_reason": None}]}
+           for t in ("Hel", "lo, ", "wörld", " 😀")]  # fmt: skip
+_PLAIN = _sse(*_DELTAS, {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+              {"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 4}})  # fmt: skip
+# What servers may also send: a comment, no space after "data:", CRLF line ends, an event
+# over two data lines, an event that is not ended by a blank line at the close.
+_ODD = (b": keep-alive\n\n" + _sse(*_DELTAS[:2], done=False).replace(b"data: ", b"data:")
+        + _sse(_DELTAS[2], done=False).replace(b"\n", b"\r\n")
+        + b'data: {"choices": [{"index": 0,\ndata: "delta": {"content": " 1"}}]}\n\n'
+        + b'data: {"choices": [{"delta": {}, "finish_reason": "length"}]}')  # fmt: skip
+
+
+def _read(parts: list[bytes], each: bool) -> transport.Reply:
+    got: list[str] = []
+    stream = transport._Stream(got.append, each=each)
+    for part in parts:
+        stream.take(part)
+        stream.deliver()
+    stream.end()
+    reply = stream.reply()
+    assert "".join(got) == reply.text
+    return reply
+
+
+@pytest.mark.parametrize("body", [_PLAIN, _ODD], ids=["plain", "odd"])
+def test_a_pumped_read_gives_what_event_by_event_reading_gives_however_it_is_cut(body):
+    whole = _read([body], each=True)
+    assert whole.text in ("Hello, wörld 😀", "Hello, wörld 1") and whole.finish_reason
+    for cut in range(len(body) + 1):
+        for each in (True, False):
+            reply = _read([body[:cut], body[cut:]], each)
+            assert (reply.text, reply.finish_reason, reply.usage) == (
+                whole.text, whole.finish_reason, whole.usage), (cut, each)  # fmt: skip
+
+
+def test_whole_events_are_decoded_at_once_and_a_bad_one_still_fails():
+    stream = transport._Stream(None, each=False)
+    stream.events.line = None  # type: ignore[assignment]  # reading line by line would fail
+    stream.take(_PLAIN)
+    assert stream.reply() == transport.Reply("Hello, wörld 😀", "stop",
+                                             {"prompt_tokens": 9, "completion_tokens": 4},
+                                             stream.first)  # fmt: skip
+    # An event holding two values, or no JSON: the line-by-line reading raises as it did.
+    for bad in (b"data: 1, 2\n\n", b"data: {\n\n", b"data: \n\n"):
+        with pytest.raises(ValueError):
+            transport._Stream(None, each=False).take(_sse(_DELTAS[0], done=False) + bad)
+    with pytest.raises(IncompleteStream):
+        transport._Stream(None, each=False).take(_sse({"error": {"message": "boom"}}))

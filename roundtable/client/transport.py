@@ -316,6 +316,8 @@ class _Stream:
 
     def take(self, data: bytes) -> None:
         """Read the events these bytes complete."""
+        if not self.each and self._whole_events(data):
+            return
         for line in self.lines.feed(data):
             event = self.events.line(line)
             if event is not None:
@@ -340,10 +342,35 @@ class _Stream:
             self.stopped = bool(self.on_text and self.on_text(text) is False)
         return not self.stopped
 
+    def _whole_events(self, data: bytes) -> bool:
+        """Read `data` at once if it is whole events of one `data: ` line each and nothing
+        is pending (what a read of a pumped stream nearly always is): their JSON in one
+        decode. False, having read nothing, for anything else (a comment, a part of an
+        event, a bad event), which the line-by-line reading takes."""
+        if self.lines.pending or self.events.pending or not data.endswith(b"\n\n"):
+            return False
+        if b"\r" in data:
+            return False
+        blocks = data[:-2].split(b"\n\n")
+        if not all(b.startswith(b"data: ") and b"\n" not in b for b in blocks):
+            return False
+        payloads = [b[6:] for b in blocks if b != b"data: [DONE]"]
+        try:
+            chunks = json.loads(b"[" + b",".join(payloads) + b"]")
+        except ValueError:
+            return False
+        if len(chunks) != len(payloads):
+            return False  # an event that held more than one value
+        for chunk in chunks:
+            self._chunk(chunk)
+        return True
+
     def _event(self, event: str) -> None:
         if event == "[DONE]":
             return  # read on to the end so the connection can be reused
-        chunk = json.loads(event)
+        self._chunk(json.loads(event))
+
+    def _chunk(self, chunk: Any) -> None:
         if not isinstance(chunk, dict) or "error" in chunk:
             raise IncompleteStream("".join(self.parts))  # an error event mid-stream
         if isinstance(chunk.get("usage"), dict):

@@ -25,6 +25,11 @@ class Lines:
     def __init__(self) -> None:
         self._pending = b""
 
+    @property
+    def pending(self) -> bool:
+        """Whether a line has begun and not ended."""
+        return bool(self._pending)
+
     def feed(self, chunk: bytes) -> list[str]:
         """The lines this chunk completes."""
         # Cheaper per chunk than a text decoder and a line decoder on every chunk: a
@@ -52,6 +57,11 @@ class Events:
 
     def __init__(self) -> None:
         self._data: list[str] = []
+
+    @property
+    def pending(self) -> bool:
+        """Whether an event has begun (a data line) and not ended (a blank line)."""
+        return bool(self._data)
 
     def line(self, line: str) -> str | None:
         """The event this line ends, if it ends one."""
@@ -96,27 +106,30 @@ class Body:
             self.length -= len(data)
             self.done = self.length == 0
             return data
-        buf, out = self._buf + data if self._buf else data, []
+        # An index into the bytes rather than slicing what is left after every chunk:
+        # a read of a stream holds a chunk per token.
+        buf, out, at = self._buf + data if self._buf else data, [], 0
         while not self.done:
             if self._left > 0:
-                out.append(buf[: self._left])
-                self._left -= len(out[-1])
-                buf = buf[len(out[-1]) :]
+                piece = buf[at : at + self._left]
+                out.append(piece)
+                at += len(piece)
+                self._left -= len(piece)
                 if self._left:
                     break
                 self._left = -1
             if self._left < 0:
-                if len(buf) < 2:
+                if len(buf) - at < 2:
                     break
-                if buf[:2] != b"\r\n":
+                if buf[at : at + 2] != b"\r\n":
                     raise ValueError("a chunk does not end with CRLF")
-                buf, self._left = buf[2:], 0
-            end = buf.find(b"\n")
+                at, self._left = at + 2, 0
+            end = buf.find(b"\n", at)
             if end < 0:
-                if len(buf) > self.MAX_LINE:
+                if len(buf) - at > self.MAX_LINE:
                     raise ValueError("a chunk-size line without an end")
                 break
-            line, buf = buf[:end].rstrip(b"\r"), buf[end + 1 :]
+            line, at = buf[at:end].rstrip(b"\r"), end + 1
             if self._trailer:
                 self.done = not line
             elif (size := int(line.split(b";", 1)[0].strip() or b"x", 16)) < 0:
@@ -125,6 +138,7 @@ class Body:
                 self._trailer = True
             else:
                 self._left = size
+        buf = buf[at:]
         if self.done:
             self.extra, buf = self.extra + buf, b""
         self._buf = buf
