@@ -136,6 +136,13 @@ def _grams(texts: tuple[str, ...], n: int) -> frozenset[tuple[str, ...]]:
     return frozenset(ts.segment_ngrams(texts, n))
 
 
+@functools.lru_cache(maxsize=256)
+def _stripped(source: str, values: tuple[tuple[str, str], ...]) -> str:
+    """A template's text for a speaker, made once per process (every run of a study sends
+    each speaker the same templates)."""
+    return ts.strip_jinja(source, dict(values))
+
+
 def leak_sources(
     run: dict[str, Any], n: int = LEAK_N
 ) -> Callable[[str], frozenset[tuple[str, ...]]]:
@@ -155,7 +162,8 @@ def leak_sources(
         values["persona.full_name"] = str(p.get("full_name") or speaker)
         values["persona.prompt"] = str(p.get("prompt") or "")
         own = [values["persona.prompt"], *texts]
-        own += [ts.strip_jinja(source, values) for source in templates]
+        known = tuple(values.items())
+        own += [_stripped(source, known) for source in templates]
         cache[speaker] = _grams(tuple(own), n)
         return cache[speaker]
 

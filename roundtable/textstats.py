@@ -179,8 +179,11 @@ _AI = re.compile(
 def claims_identity(text: str, others: Iterable[str], own: Iterable[str] = ()) -> bool:
     """True if text claims to be one of the other participants (given as name forms); a
     claim of one of the speaker's `own` forms is not one ("I'm Sam Lee" beside a "Lee")."""
+    others = tuple(others)
+    if not any(form in text for form in others):
+        return False  # every claim names one of them, as written
     mine = set(own)
-    for pattern in _identity_patterns(tuple(others)):
+    for pattern in _identity_patterns(others):
         for match in pattern.finditer(text):
             if "who" not in pattern.groupindex or match.group("who") not in mine:
                 return True

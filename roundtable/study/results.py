@@ -88,14 +88,22 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-def run_row(record: dict[str, Any], run_dir: Path, factors: Sequence[str]) -> dict[str, Any]:
-    """A runs.csv row: the run's record, its condition, and its metrics when it has a transcript."""
+def run_row(
+    record: dict[str, Any],
+    run_dir: Path,
+    factors: Sequence[str],
+    records: Sequence[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A runs.csv row: the run's record, its condition, and its metrics when it has a
+    transcript (`records`: its records, if already read)."""
     row = {k: record.get(k) for k in BASE_COLUMNS}
     condition = record.get("condition") or {}
     row.update({f: condition.get(f) for f in factors})
     jsonl = run_dir / "transcript.jsonl"
-    if jsonl.is_file():
-        figures = compute_records(read_records(jsonl))
+    if records is None and jsonl.is_file():
+        records = read_records(jsonl)
+    if records:
+        figures = compute_records(records)
         row.update({k: figures.get(k) for k in METRIC_COLUMNS})
     return row
 
@@ -152,9 +160,14 @@ class Results:
         rows = read_json(run_dir / ANSWERS_FILE, [])
         return [{**row, **{f: condition.get(f) for f in self.factors}} for row in rows]
 
-    def finished(self, record: dict[str, Any], run_dir: Path) -> None:
-        """Append a finished (or failed) run's rows."""
-        row = run_row(record, run_dir, self.factors)
+    def finished(
+        self,
+        record: dict[str, Any],
+        run_dir: Path,
+        records: Sequence[dict[str, Any]] | None = None,
+    ) -> None:
+        """Append a finished (or failed) run's rows (`records`: its transcript's, if read)."""
+        row = run_row(record, run_dir, self.factors, records)
         answers = self.answer_rows(record, run_dir) if record.get("status") == "completed" else []
         with self._lock:
             self._write(self.runs_csv, self.run_columns, [row], "a")

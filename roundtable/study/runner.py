@@ -138,7 +138,10 @@ class StudyRunner:
         )
         return replace(table, settings=settings), None
 
-    def _execute(self, run: PlannedRun, where: _Endpoint) -> dict[str, Any]:
+    def _execute(
+        self, run: PlannedRun, where: _Endpoint
+    ) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+        """Run (or resume) one run; its study.json record, and its transcript's records."""
         run_dir = self.out / "runs" / run.id
         lock = None
         clients: Clients | None = None
@@ -176,8 +179,8 @@ class StudyRunner:
             if after and not any(w == "after" for *_, w in asked):
                 if self.stop.is_set():
                     raise KeyboardInterrupt  # the answers are asked on the next invocation
-                records = read_records(run_dir / "transcript.jsonl")
-                answers += self._ask(questionnaire, table, clients.personas, "after", run, records)
+                said = read_records(run_dir / "transcript.jsonl")
+                answers += self._ask(questionnaire, table, clients.personas, "after", run, said)
                 write_json(run_dir / ANSWERS_FILE, answers)
             status = "completed"
         except KeyboardInterrupt:
@@ -191,6 +194,7 @@ class StudyRunner:
                 lock.release()
         turns = prompt = completion = 0
         model = None
+        records: list[dict[str, Any]] | None = None
         if (run_dir / "transcript.jsonl").is_file():
             records = read_records(run_dir / "transcript.jsonl")
             turn_records = [r for r in records if r.get("type") == "turn"]
@@ -199,7 +203,7 @@ class StudyRunner:
             completion = sum(int(r.get("completion_tokens") or 0) for r in turn_records)
             model = records[0].get("model") if records else None
         seconds = round(before + time.perf_counter() - started, 3)
-        return self._record(
+        record = self._record(
             run,
             endpoint=where.spec.name,
             model=model,
@@ -210,6 +214,7 @@ class StudyRunner:
             seconds=seconds,
             error=error,
         )
+        return record, records
 
     def _clients(self, table: Table, where: _Endpoint) -> Clients:
         """This worker thread's clients for the table on the endpoint, made once: a client
@@ -251,7 +256,7 @@ class StudyRunner:
                 run = todo.get_nowait()
             except queue.Empty:
                 return
-            record = self._execute(run, where)
+            record, records = self._execute(run, where)
             with self._lock:
                 failed = record["status"] == "failed"
                 where.failures_in_a_row = where.failures_in_a_row + 1 if failed else 0
@@ -264,7 +269,7 @@ class StudyRunner:
                 if failed:
                     self.failed.append((run.id, record["error"]))
             if record["status"] != "interrupted":
-                self.results.finished(record, self.out / "runs" / run.id)
+                self.results.finished(record, self.out / "runs" / run.id, records)
                 self.progress.finished(record["status"])
             if self.on_finished is not None:
                 self.on_finished(record)
