@@ -61,10 +61,6 @@ class Said:
         self.grams.update(ts.ngrams(ts.words(text), self.n))
 
 
-def _share(text: str, known: Set[tuple[str, ...]], n: int) -> float:
-    return ts.copied_share(ts.words(text), known, n)
-
-
 def _claims(text: str, others: Sequence[str], own: Sequence[str]) -> bool:
     return ts.claims_identity(text, others, own) or ts.claims_ai(text)
 
@@ -74,9 +70,16 @@ def judge(text: str, known: Known, thresholds: Thresholds = Thresholds()) -> Ver
     sentences = tuple(ts.sentences(text))
     failed: list[str] = []
     bad: set[int] = set()
+    said: dict[str, list[str]] = {}  # the words of the reply and its sentences, split once
+
+    def share(s: str, grams: Set[tuple[str, ...]], n: int) -> float:
+        if s not in said:
+            said[s] = ts.words(s)
+        return ts.copied_share(said[s], grams, n)
+
     tests = (
-        ("echo", lambda s: _share(s, known.said, ECHO_N) > thresholds.echo),
-        ("leak", lambda s: _share(s, known.prompts, LEAK_N) > thresholds.leak),
+        ("echo", lambda s: share(s, known.said, ECHO_N) > thresholds.echo),
+        ("leak", lambda s: share(s, known.prompts, LEAK_N) > thresholds.leak),
         ("identity", lambda s: _claims(s, known.others, known.own)),
     )
     for name, offends in tests:

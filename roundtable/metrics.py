@@ -223,8 +223,9 @@ def compute_records(
     prompt_grams = leak_sources(run, leak_n)
     echo = looping = leak = identity = other_id = ai_id = handoffs = 0
     for i, (t, tok) in enumerate(zip(turns, tokens, strict=True)):
-        echo += ts.copied_share(tok, said, echo_n) > echo_share
-        said.update(ts.ngrams(tok, echo_n))
+        grams = ts.ngrams(tok, echo_n)
+        echo += ts.known_share(grams, said) > echo_share
+        said.update(grams)
         looping += ts.looping(t["text"])
         leak += ts.copied_share(tok, prompt_grams(t["speaker"]), leak_n) > 0
         others = ts.other_forms(forms, t["speaker"])

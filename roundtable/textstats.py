@@ -41,7 +41,9 @@ def words(text: str) -> list[str]:
 
 def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
     """The word n-grams of one token sequence (none if it is shorter than n)."""
-    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    # zip makes the tuples in C (the shifted copies are of unequal length by design):
+    # several times faster than slicing at each position.
+    return list(zip(*(tokens[i:] for i in range(n)), strict=False)) if n > 0 else []
 
 
 def sentences(text: str) -> list[str]:
@@ -114,10 +116,12 @@ def segment_ngrams(texts: Iterable[str], n: int) -> set[tuple[str, ...]]:
 
 def copied_share(tokens: Sequence[str], known: Set[tuple[str, ...]], n: int) -> float:
     """The share of the n-grams of tokens that are in known (0 if there are none)."""
-    grams = ngrams(tokens, n)
-    if not grams:
-        return 0.0
-    return sum(g in known for g in grams) / len(grams)
+    return known_share(ngrams(tokens, n), known)
+
+
+def known_share(grams: Sequence[tuple[str, ...]], known: Set[tuple[str, ...]]) -> float:
+    """The share of grams that are in known (0 if there are none)."""
+    return sum(map(known.__contains__, grams)) / len(grams) if grams else 0.0
 
 
 def name_forms(name: str, full_name: str) -> list[str]:

@@ -5,6 +5,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from roundtable import textstats as ts
 from roundtable.cli import main
@@ -367,3 +369,12 @@ def test_a_claim_of_another_surname_with_any_first_name(text, claims):
     people = [{"name": "Ben", "full_name": "Ben Hartley, economist"},
               {"name": "Dara", "full_name": "Dara Lindqvist, climate scientist"}]  # fmt: skip
     assert figures(turn("Ben", text), participants=people)["identity_other"] == claims
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c", "d"]), max_size=12), st.integers(1, 6),
+       st.sets(st.tuples(*[st.sampled_from("abcd")] * 2)))  # fmt: skip
+def test_ngrams_and_their_known_share_follow_their_definitions(tokens, n, known):
+    assert ts.ngrams(tokens, n) == [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    grams = ts.ngrams(tokens, 2)
+    share = sum(g in known for g in grams) / len(grams) if grams else 0.0
+    assert ts.copied_share(tokens, known, 2) == ts.known_share(grams, known) == share
