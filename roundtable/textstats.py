@@ -8,7 +8,7 @@ from functools import lru_cache
 
 # Scripts written without spaces (Chinese, Japanese): each character counts as a word.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_LETTER = rf"(?:(?![{_CJK}])\w)"
+_LETTER = rf"[^\W{_CJK}]"  # a word character that is not CJK (one class: no lookahead)
 # A word: letters/digits, with inner apostrophes ("don't", "city's"), or one CJK character.
 _WORD = re.compile(rf"[{_CJK}]|{_LETTER}+(?:['’]{_LETTER}+)*")
 # A sentence ends at . ! ? (or their CJK forms, with closing quotes/brackets) or a line break.

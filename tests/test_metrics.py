@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -378,3 +379,15 @@ def test_ngrams_and_their_known_share_follow_their_definitions(tokens, n, known)
     grams = ts.ngrams(tokens, 2)
     share = sum(g in known for g in grams) / len(grams) if grams else 0.0
     assert ts.copied_share(tokens, known, 2) == ts.known_share(grams, known) == share
+
+
+_CJK_CHARS = "\u3040\u30ff\u3400\u4dbf\u4e00\u9fff\uf900\ufaff你好かカ"
+
+
+@given(st.text(alphabet="ab é1_'’ .,!-ßΩд٣" + _CJK_CHARS, max_size=40))
+def test_words_are_runs_of_non_cjk_word_characters_or_single_cjk_characters(text):
+    # The reference: a word character not in a CJK block, by lookahead.
+    cjk = ts._CJK
+    letter = rf"(?:(?![{cjk}])\w)"
+    reference = re.compile(rf"[{cjk}]|{letter}+(?:['’]{letter}+)*")
+    assert ts.words(text) == reference.findall(text.lower().replace("’", "'"))
