@@ -7,6 +7,7 @@ over the moderator's plans, and the result; `session.py` starts a run from the c
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -111,7 +112,7 @@ class Discussion:
         self._speakers = {p.name: Speaker.among(p, table.personas) for p in table.personas}
         # The guards judge by metrics' definitions: the prompts' n-grams as the run line
         # records them, and the n-grams said so far (grown entry by entry, replay included).
-        self._prompt_grams = leak_sources(self.run_info({}))
+        self._prompt_grams = leak_sources(self._fixed_info)
         forms = {p.name: textstats.name_forms(p.name, p.full_name) for p in table.personas}
         self._others = {n: tuple(textstats.other_forms(forms, n)) for n in forms}
         self._forms = {n: tuple(f) for n, f in forms.items()}
@@ -119,6 +120,7 @@ class Discussion:
         self._limits = Limits(guards=s.guard_retries)
         self._writer: TranscriptWriter | None = None
         self._new_counts: list[int | None] = []  # entries added since the last turn record
+        self.records: list[dict[str, Any]] | None = None  # the transcript's, once run() ended
 
     # -- the shared transcript --------------------------------------------------------
     def _line(self, line: Announcement) -> str:
@@ -260,17 +262,27 @@ class Discussion:
 
     def run_info(self, models: Mapping[str, str]) -> dict[str, Any]:
         """The first transcript line: everything needed to understand or redo the run."""
-        task = self.table.task
+        fixed = self._fixed_info
         return {
             "version": __version__,
             "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "table": str(self.table.directory.resolve()),
+            "table": fixed["table"],
             "model": self.client.model,
             "models": dict(models),
             "base_url": self._where(self.client),
             "summary_client": self._where(self.summary_client),
             "offline": self.offline,
             "context_window": self.budget.window,
+            **{k: v for k, v in fixed.items() if k != "table"},
+        }
+
+    @functools.cached_property
+    def _fixed_info(self) -> dict[str, Any]:
+        """The parts of the run line that the run does not change (made once: the guards'
+        prompt n-grams are taken from them too)."""
+        task = self.table.task
+        return {
+            "table": str(self.table.directory.resolve()),
             "settings": self.settings.to_dict(),
             "participants": [p.to_dict() for p in self.table.personas],
             "questions": list(task.questions),
@@ -363,9 +375,8 @@ class Discussion:
             writer.end(status, **({"error": error} if error else {}))
             writer.close()
             self._writer = None
-            (self.out_dir / "transcript.md").write_text(
-                to_markdown(read_records(jsonl)), encoding="utf-8"
-            )
+            self.records = read_records(jsonl)
+            (self.out_dir / "transcript.md").write_text(to_markdown(self.records), encoding="utf-8")
         return RunResult(
             self.out_dir,
             done.turns + totals.turns,

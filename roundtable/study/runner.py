@@ -148,6 +148,7 @@ class StudyRunner:
         started = time.perf_counter()
         before = read_json(run_dir / RUN_FILE, {}).get("seconds") or 0.0
         status, error = "failed", ""
+        records: list[dict[str, Any]] | None = None  # the transcript's, once read
         try:
             lock = RunLock(run_dir)
             table, resume = self._table(run, where)
@@ -175,12 +176,14 @@ class StudyRunner:
                     selector=selector,
                 )
                 discussion.run(resume)
+                records = discussion.records
             after = any("after" in item.when for item in questionnaire.items)
             if after and not any(w == "after" for *_, w in asked):
                 if self.stop.is_set():
                     raise KeyboardInterrupt  # the answers are asked on the next invocation
-                said = read_records(run_dir / "transcript.jsonl")
-                answers += self._ask(questionnaire, table, clients.personas, "after", run, said)
+                if records is None:
+                    records = read_records(run_dir / "transcript.jsonl")
+                answers += self._ask(questionnaire, table, clients.personas, "after", run, records)
                 write_json(run_dir / ANSWERS_FILE, answers)
             status = "completed"
         except KeyboardInterrupt:
@@ -194,9 +197,9 @@ class StudyRunner:
                 lock.release()
         turns = prompt = completion = 0
         model = None
-        records: list[dict[str, Any]] | None = None
-        if (run_dir / "transcript.jsonl").is_file():
+        if records is None and (run_dir / "transcript.jsonl").is_file():
             records = read_records(run_dir / "transcript.jsonl")
+        if records is not None:
             turn_records = [r for r in records if r.get("type") == "turn"]
             turns = len(turn_records)
             prompt = sum(int(r.get("prompt_tokens") or 0) for r in turn_records)
