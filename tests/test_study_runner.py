@@ -187,6 +187,12 @@ def test_tokens_count_as_turns_end_and_nothing_to_do(table: Path, tmp_path: Path
         "roundtable: study: nothing to do: all 2 runs complete"
     )
     assert "ETA" not in said.getvalue()
+    # Each run's record; no questionnaire, so no answers.json.
+    runs = sorted((tmp_path / "out" / "runs").iterdir())
+    records = [json.loads((r / "study.json").read_text()) for r in runs]
+    assert [r["status"] for r in records] == ["completed"] * 2
+    assert all(r["turns"] > 0 and r["seconds"] > 0 and r["made_with"] for r in records)
+    assert not any((r / "answers.json").exists() for r in runs)
 
 
 def _free_port() -> int:

@@ -107,14 +107,17 @@ class StudyRunner:
         self._lock = threading.Lock()
 
     # -- one run ------------------------------------------------------------------------
-    def _record(self, run: PlannedRun, **values: Any) -> dict[str, Any]:
+    def _record(self, run: PlannedRun, record: dict[str, Any], **values: Any) -> dict[str, Any]:
+        """Update the run's study.json record (`record`: as read when the run started, or
+        empty) with `values`, and write it."""
         path = self.out / "runs" / run.id / RUN_FILE
-        record = read_json(path, {}) or {
-            "id": run.id,
-            "condition": run.values,
-            "seed": run.seed,
-            "made_with": self.tables.made_with(run),  # checked when the study runs again
-        }
+        if not record:
+            record.update(
+                id=run.id,
+                condition=run.values,
+                seed=run.seed,
+                made_with=self.tables.made_with(run),  # checked when the study runs again
+            )
         record.update(values)
         path.parent.mkdir(parents=True, exist_ok=True)  # the lock removes an unused one
         write_json(path, record)
@@ -146,7 +149,9 @@ class StudyRunner:
         lock = None
         clients: Clients | None = None
         started = time.perf_counter()
-        before = read_json(run_dir / RUN_FILE, {}).get("seconds") or 0.0
+        record = read_json(run_dir / RUN_FILE, {})
+        record = record if isinstance(record, dict) else {}
+        before = record.get("seconds") or 0.0
         status, error = "failed", ""
         records: list[dict[str, Any]] | None = None  # the transcript's, once read
         try:
@@ -155,13 +160,14 @@ class StudyRunner:
             clients = self._clients(table, where)
             for c in clients.distinct():
                 where.structured.setdefault(id(c), where.spec.structured)
-            self._record(run, endpoint=where.spec.name, status="running", error="")
+            self._record(run, record, endpoint=where.spec.name, status="running", error="")
             questionnaire = Questionnaire(
                 self.experiment.questionnaire, where.structured, stop=self.stop
             )
-            answers: list[dict[str, Any]] = read_json(run_dir / ANSWERS_FILE, [])
+            asking = bool(questionnaire.items)  # else no answers.json at all
+            answers: list[dict[str, Any]] = read_json(run_dir / ANSWERS_FILE, []) if asking else []
             asked = {(a["persona"], a["item"], a["when"]) for a in answers}
-            if not any(w == "before" for *_, w in asked) and resume is None:
+            if asking and not any(w == "before" for *_, w in asked) and resume is None:
                 answers += self._ask(questionnaire, table, clients.personas, "before", run, ())
                 write_json(run_dir / ANSWERS_FILE, answers)
             if resume is None or resume["status"] != "completed":
@@ -208,6 +214,7 @@ class StudyRunner:
         seconds = round(before + time.perf_counter() - started, 3)
         record = self._record(
             run,
+            record,
             endpoint=where.spec.name,
             model=model,
             status=status,
