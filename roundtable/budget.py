@@ -15,6 +15,7 @@ Near the window, the entries not counted yet are counted exactly before any fold
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -48,9 +49,10 @@ class Entry:
     rendered: str
     tokens: int | None  # None: not counted yet (only its upper bound is known)
 
-    @property
+    @functools.cached_property
     def most(self) -> int:
-        """Its tokens, or while it is not counted, the most it can be."""
+        """Its tokens, or while it is not counted, the most it can be (worked out once: every
+        fit sums it over the whole transcript; counting makes a new entry)."""
         return self.tokens if self.tokens is not None else most_tokens(self.rendered)
 
 

@@ -130,12 +130,17 @@ def _turn(
             "transcript edited? Start a new run instead"
         )
     counts = _Counts(rec)
+
+    def add(speaker: str, text: str, kind: str) -> None:
+        # With its recorded count; an entry recorded as not counted stays so.
+        budget.entry(speaker, text, kind, counts.next(), later=counts.recorded)
+
     try:
         if number == 0:
             for speaker, text, kind in opening():
-                budget.entry(speaker, text, kind, counts.next(), later=counts.recorded)
+                add(speaker, text, kind)
         for line in announcements(plan, done.previous):
-            budget.entry("Moderator", say(line), "moderator", counts.next(), later=counts.recorded)
+            add("Moderator", say(line), "moderator")
         for fold in folds:
             if fold.before_turn != plan.index:
                 raise ValueError("a fold recorded for another turn")
@@ -147,7 +152,7 @@ def _turn(
     if before_turn is not None:
         before_turn(plan, rec)
     try:
-        budget.entry(plan.speaker, rec["text"], "turn", counts.next(), later=counts.recorded)
+        add(plan.speaker, rec["text"], "turn")
         if not counts.finished():
             raise ValueError("fewer entries than recorded counts")
     except (ValueError, KeyError, TypeError):
